@@ -1,0 +1,245 @@
+"""The ``rebalancer`` command: thin verbs over the core library.
+
+Every verb reads its inputs, calls ``rebalancer.*`` and prints. Domain errors become one line on
+stderr and a non-zero exit code; a traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from enum import Enum
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rebalancer import __version__
+from rebalancer.config import Settings
+from rebalancer.errors import RebalancerError
+from rebalancer.lake import Lake, get_lake
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+app = typer.Typer(
+    name="rebalancer",
+    help="Portfolio rebalancing on a Parquet data lake (local DuckDB or AWS Athena).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+views_app = typer.Typer(help="Analyst views (sql/views/*.sql).", no_args_is_help=True)
+app.add_typer(views_app, name="views")
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class _State:
+    lake: str | None = None
+    backend: str | None = None
+    debug: bool = False
+
+
+state = _State()
+
+
+class OutputFormat(str, Enum):
+    """How ``query`` prints its result."""
+
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def settings() -> Settings:
+    """Settings from the environment, with global command-line options on top."""
+    overrides: dict[str, Any] = {}
+    if state.lake:
+        overrides["lake"] = state.lake
+    if state.backend:
+        overrides["backend"] = state.backend
+    return Settings(**overrides)
+
+
+def open_lake() -> Lake:
+    """The lake the command line and environment point at."""
+    return get_lake(settings())
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print a one-line error and return the Exit to raise."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn domain errors into one line on stderr and the error's exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except RebalancerError as exc:
+            if state.debug:
+                raise
+            message = " ".join(str(exc).split())
+            raise fail(message, exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:
+            if state.debug:
+                raise
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            raise fail(f"{type(exc).__name__}: {message} (re-run with --debug for details)", 70) from None
+
+    return wrapper
+
+
+def progress_bar() -> Progress:
+    """A rich progress bar on stderr (stdout stays clean for data)."""
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=False,
+    )
+
+
+def print_frame(frame: pd.DataFrame, fmt: OutputFormat, *, title: str | None = None) -> None:
+    """Print a DataFrame as a table, CSV or JSON records."""
+    if fmt is OutputFormat.csv:
+        sys.stdout.write(frame.to_csv(index=False))
+    elif fmt is OutputFormat.json:
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso", date_unit="s") + "\n")
+    else:
+        table = Table(title=title, show_lines=False)
+        for column in frame.columns:
+            table.add_column(str(column), overflow="fold")
+        for row in frame.itertuples(index=False):
+            table.add_row(*["" if pd.isna(v) else str(v) for v in row])
+        console.print(table)
+        console.print(f"[dim]{len(frame)} row(s)[/]")
+
+
+@app.callback()
+def main(
+    lake: Annotated[
+        str | None, typer.Option("--lake", help="Lake directory or s3:// URI (REBALANCER_LAKE).")
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option("--backend", help="local or aws (REBALANCER_BACKEND).")
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+) -> None:
+    """Global options; each verb's --help says what it does."""
+    state.lake, state.backend, state.debug = lake, backend, debug
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+@handle_errors
+def query(
+    sql: Annotated[str, typer.Argument(help="One Athena SQL SELECT statement.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+) -> None:
+    """Run Athena SQL on the lake and print the result."""
+    print_frame(open_lake().query(sql), fmt)
+
+
+@views_app.command("sync")
+@handle_errors
+def views_sync() -> None:
+    """Create or replace every analyst view on the configured backend."""
+    names = open_lake().sync_views()
+    console.print(f"synced {len(names)} view(s): {', '.join(names)}")
+
+
+@views_app.command("list")
+@handle_errors
+def views_list() -> None:
+    """List the analyst views and their first comment line."""
+    from rebalancer.lake import view_definitions
+
+    for name, body in view_definitions().items():
+        doc = next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("--")), "")
+        console.print(f"[bold]{name}[/]  {doc}")
+
+
+@app.command()
+@handle_errors
+def backfill(
+    source: Annotated[str, typer.Option(help="history (bundled real daily closes).")] = "history",
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
+    symbols: Annotated[
+        str | None, typer.Option(help="Comma-separated symbols (default: all the source has).")
+    ] = None,
+    interval: Annotated[str, typer.Option(help="Bar interval: 1d or 5m.")] = "1d",
+) -> None:
+    """Load a range of historical bars into market_prices (one object per day and interval)."""
+    from rebalancer.market import backfill as run_backfill
+
+    lake = open_lake()
+    symbol_list = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    with progress_bar() as bar:
+        task = bar.add_task(f"backfill {source} {interval}", total=None)
+        result = run_backfill(
+            lake,
+            source=source,
+            start=_iso_date(start, "--start"),
+            end=_iso_date(end, "--end"),
+            symbols=symbol_list,
+            interval=interval,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        f"wrote {result.rows:,} {result.interval} bars from {result.source} in "
+        f"{result.objects:,} object(s), {result.first_day} .. {result.last_day}"
+    )
+
+
+@app.command()
+@handle_errors
+def demo(
+    start: Annotated[str, typer.Option(help="First day of history to load.")] = "2019-01-01",
+) -> None:
+    """Run the whole system offline on the configured (local) lake."""
+    from rebalancer.demo import run_demo
+
+    run_demo(open_lake(), start=start, console=console, progress=progress_bar)
+
+
+def _iso_date(value: str | None, flag: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        from rebalancer.errors import ConfigError
+
+        raise ConfigError(f"{flag} must be a date like 2024-01-31, got {value!r}") from None
+
+
+def _json_default(value: object) -> str:
+    return str(value)
+
+
+json_dumps = functools.partial(json.dumps, default=_json_default)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

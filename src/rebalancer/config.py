@@ -1,0 +1,68 @@
+"""One Settings object for the whole platform.
+
+Every environment variable the code reads is a field here (prefix ``REBALANCER_``), so the
+Terraform consistency tests can check Lambda environments against this one list. An explicit
+argument beats the environment: ``Settings(lake="/tmp/x")`` wins over ``REBALANCER_LAKE``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "REBALANCER_"
+
+Backend = Literal["local", "aws"]
+
+
+class Settings(BaseSettings):
+    """Runtime configuration, read from ``REBALANCER_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore", frozen=True)
+
+    backend: Backend = Field("local", description="local (Parquet + DuckDB) or aws (S3 + Athena)")
+    lake: str = Field("./lake", description="Lake root: a directory or s3://bucket/prefix")
+    region: str | None = Field(None, description="AWS region; default from the AWS config chain")
+    glue_database: str = Field("rebalancer", description="Glue database holding the lake tables")
+    athena_workgroup: str = Field("rebalancer", description="Athena workgroup for queries")
+    athena_output: str | None = Field(
+        None, description="s3:// location for Athena results; default: the workgroup's setting"
+    )
+    kms_key_arn: str | None = Field(None, description="KMS key for S3 writes (SSE-KMS)")
+    api_key: SecretStr | None = Field(None, description="API key required by the HTTP API")
+    sagemaker_endpoint: str | None = Field(None, description="SageMaker endpoint name")
+    market_source: Literal["yfinance", "synthetic", "history"] = Field(
+        "synthetic", description="Default market data provider for ingestion"
+    )
+    symbols_file: str | None = Field(
+        None, description="CSV of extra securities (symbol,name,asset_class,currency)"
+    )
+    yfinance_requests_per_second: float = Field(
+        2.0, gt=0, description="Client-side rate limit for yfinance requests"
+    )
+
+    @field_validator("lake")
+    @classmethod
+    def _lake_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("lake must be a directory or an s3:// URI")
+        return value.strip()
+
+    @property
+    def lake_is_s3(self) -> bool:
+        """True when the lake root is an S3 URI."""
+        return self.lake.startswith("s3://")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings from the environment, cached for the process (Lambda warm starts reuse it)."""
+    return Settings()
+
+
+def env_var_names() -> set[str]:
+    """Every environment variable name Settings reads (for IaC consistency checks)."""
+    return {ENV_PREFIX + name.upper() for name in Settings.model_fields}

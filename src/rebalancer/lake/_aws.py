@@ -1,0 +1,200 @@
+"""AwsLake: the same tables on S3, written with awswrangler and queried through Athena.
+
+Writers never touch the Glue catalog: Terraform owns the tables and uses partition projection
+on ``dt``, so an object put at its deterministic key is visible to Athena at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import awswrangler as wr
+import boto3
+import pandas as pd
+
+from rebalancer.errors import ConfigError, QueryError
+from rebalancer.lake._base import DEFAULT_OBJECT_NAME, split_by_partition, validate_object_name
+from rebalancer.lake._schema import get_schema
+from rebalancer.lake._sql import parse_athena
+from rebalancer.lake._views import view_definitions
+
+
+class AwsLake:
+    """A lake at ``s3://bucket/prefix`` with a Glue database and an Athena workgroup.
+
+    Parameters
+    ----------
+    root
+        ``s3://bucket/prefix`` of the lake.
+    database
+        Glue database holding the tables (created by Terraform).
+    workgroup
+        Athena workgroup; its enforced configuration decides result location and encryption.
+    s3_output
+        Athena result location, only needed when the workgroup does not enforce one.
+    kms_key_arn
+        KMS key for SSE-KMS on every object written.
+    boto3_session
+        Session to use; a default one is created when omitted (tests inject moto's).
+    """
+
+    def __init__(
+        self,
+        root: str,
+        *,
+        database: str,
+        workgroup: str,
+        s3_output: str | None = None,
+        kms_key_arn: str | None = None,
+        boto3_session: boto3.Session | None = None,
+        region: str | None = None,
+    ) -> None:
+        if not root.startswith("s3://") or len(root) <= len("s3://"):
+            raise ConfigError(f"AwsLake needs an s3://bucket/prefix root, got {root!r}")
+        self._root = root.rstrip("/")
+        self.database = database
+        self.workgroup = workgroup
+        self.s3_output = s3_output
+        self.kms_key_arn = kms_key_arn
+        self._session = boto3_session or boto3.Session(region_name=region)
+
+    @property
+    def root(self) -> str:
+        """The lake's S3 URI, without a trailing slash."""
+        return self._root
+
+    def __repr__(self) -> str:
+        return f"AwsLake({self.root!r}, database={self.database!r}, workgroup={self.workgroup!r})"
+
+    def _s3_kwargs(self) -> dict[str, str]:
+        if self.kms_key_arn:
+            return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_arn}
+        return {}
+
+    def object_key(self, table: str, name: str, dt: str | None = None) -> str:
+        """The S3 URI a (table, dt, name) object lives at."""
+        base = f"{self._root}/{get_schema(table).name}"
+        if dt is not None:
+            base += f"/dt={dt}"
+        return f"{base}/{validate_object_name(name)}.parquet"
+
+    def write(self, table: str, df: pd.DataFrame, *, name: str = DEFAULT_OBJECT_NAME) -> list[str]:
+        """Validate, then put one object per ``dt`` (path-only: no catalog changes)."""
+        schema = get_schema(table)
+        validate_object_name(name)
+        validated = schema.validate(df)
+        dtype = {c.name: c.type for c in schema.columns}
+        written: list[str] = []
+        for dt, rows in split_by_partition(schema, validated):
+            key = self.object_key(table, name, dt)
+            frame = rows.to_pandas(types_mapper=_nullable_types)
+            wr.s3.to_parquet(
+                df=frame,
+                path=key,
+                index=False,
+                compression="zstd",
+                dtype=dtype,
+                boto3_session=self._session,
+                s3_additional_kwargs=self._s3_kwargs() or None,
+            )
+            written.append(key)
+        return written
+
+    def list_objects(self, table: str, *, dt: str | None = None) -> list[str]:
+        """Parquet object URIs of a table (one partition if ``dt`` is given), sorted."""
+        prefix = f"{self._root}/{get_schema(table).name}/"
+        if dt:
+            prefix += f"dt={dt}/"
+        keys = wr.s3.list_objects(prefix, suffix=".parquet", boto3_session=self._session)
+        return sorted(keys)
+
+    def delete_objects(self, keys: list[str]) -> None:
+        """Delete objects under this lake's root."""
+        outside = [k for k in keys if not k.startswith(self._root + "/")]
+        if outside:
+            raise QueryError(f"refusing to delete {outside[0]}: outside the lake {self.root}")
+        if keys:
+            wr.s3.delete_objects(keys, boto3_session=self._session)
+
+    def read(
+        self,
+        table: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Read a table straight from S3, pruned to ``start <= dt <= end``."""
+        schema = get_schema(table)
+        keys = self.list_objects(table)
+        if schema.partitioned and (start or end):
+            keys = [
+                k
+                for k in keys
+                if (start is None or _dt(k) >= start) and (end is None or _dt(k) <= end)
+            ]
+        if not keys:
+            frame = schema.arrow_schema().empty_table().to_pandas()
+            if schema.partitioned:
+                frame["dt"] = pd.Series([], dtype="string")
+            return frame[columns] if columns else frame
+        frame = wr.s3.read_parquet(
+            keys,
+            dataset=schema.partitioned,
+            path_root=f"{self._root}/{schema.name}/" if schema.partitioned else None,
+            columns=[c for c in columns if c != "dt"] if columns else None,
+            boto3_session=self._session,
+        )
+        if schema.partitioned and "dt" in frame.columns:
+            frame["dt"] = frame["dt"].astype("string")
+        return frame[columns] if columns else frame
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run one read-only Athena statement (``ctas_approach=False``: plain CSV results)."""
+        parse_athena(sql)  # same read-only guard and syntax errors as the local backend
+        return self._run(sql)
+
+    def _run(self, sql: str) -> pd.DataFrame:
+        kwargs: dict[str, Any] = {
+            "database": self.database,
+            "workgroup": self.workgroup,
+            "ctas_approach": False,
+            "boto3_session": self._session,
+        }
+        if self.s3_output:
+            kwargs["s3_output"] = self.s3_output
+        try:
+            return wr.athena.read_sql_query(sql, **kwargs)
+        except wr.exceptions.QueryFailed as exc:
+            raise QueryError(f"Athena query failed: {str(exc).splitlines()[0]}") from None
+
+    def sync_views(self) -> list[str]:
+        """``CREATE OR REPLACE VIEW`` for each ``sql/views/*.sql`` through Athena."""
+        created = []
+        for name, body in view_definitions().items():
+            parse_athena(body)
+            query_id = wr.athena.start_query_execution(
+                f'CREATE OR REPLACE VIEW "{name}" AS\n{body}',
+                database=self.database,
+                workgroup=self.workgroup,
+                s3_output=self.s3_output,
+                boto3_session=self._session,
+            )
+            wr.athena.wait_query(query_id, boto3_session=self._session)
+            created.append(name)
+        return created
+
+
+def _dt(key: str) -> str:
+    for part in key.split("/"):
+        if part.startswith("dt="):
+            return part[3:]
+    return ""
+
+
+def _nullable_types(arrow_type: Any) -> Any:
+    """Keep integer columns with nulls as pandas nullable ints, not floats."""
+    import pyarrow as pa
+
+    mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(), pa.bool_(): pd.BooleanDtype()}
+    return mapping.get(arrow_type)

@@ -1,0 +1,87 @@
+"""The Lake protocol: the one seam between the platform and where its tables live."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from rebalancer.lake._schema import TableSchema, partition_values
+
+DEFAULT_OBJECT_NAME = "part-00000"
+
+
+@runtime_checkable
+class Lake(Protocol):
+    """Tables stored as Parquet at deterministic Hive-style keys, queried with Athena SQL."""
+
+    @property
+    def root(self) -> str:
+        """Where the lake lives: a directory or ``s3://bucket/prefix``."""
+        ...
+
+    def write(self, table: str, df: pd.DataFrame, *, name: str = DEFAULT_OBJECT_NAME) -> list[str]:
+        """Validate ``df`` against the table schema, then write one object per ``dt``.
+
+        Keys are ``<root>/<table>/dt=YYYY-MM-DD/<name>.parquet`` (partitioned tables) or
+        ``<root>/<table>/<name>.parquet``; writing the same key again replaces it, so retries
+        never duplicate rows. Returns the keys written. Nothing is written if validation fails.
+        """
+        ...
+
+    def read(
+        self,
+        table: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Read a table, pruned to partitions ``start <= dt <= end`` (ISO dates) if given."""
+        ...
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run one read-only Athena SQL statement and return its result."""
+        ...
+
+    def list_objects(self, table: str, *, dt: str | None = None) -> list[str]:
+        """Keys of the table's Parquet objects (one partition if ``dt`` is given), sorted."""
+        ...
+
+    def delete_objects(self, keys: list[str]) -> None:
+        """Delete the given objects (keys as returned by :meth:`list_objects`)."""
+        ...
+
+    def sync_views(self) -> list[str]:
+        """Create or replace the analyst views of ``sql/views``; returns their names."""
+        ...
+
+
+def split_by_partition(schema: TableSchema, table: pa.Table) -> list[tuple[str | None, pa.Table]]:
+    """Split a validated table into ``(dt, rows)`` groups; ``[(None, table)]`` if unpartitioned.
+
+    Sorts once and slices contiguous runs, so a year of bars splits in one pass.
+    """
+    if not schema.partitioned:
+        return [(None, table)]
+    if table.num_rows == 0:
+        return []
+    dts = partition_values(schema, table)
+    order = np.argsort(dts, kind="stable")
+    if not np.all(order[1:] > order[:-1]):
+        table = table.take(pa.array(order))
+        dts = dts[order]
+    starts = np.concatenate([[0], np.flatnonzero(dts[1:] != dts[:-1]) + 1])
+    ends = np.concatenate([starts[1:], [len(dts)]])
+    return [(str(dts[s]), table.slice(s, e - s)) for s, e in zip(starts, ends, strict=True)]
+
+
+def validate_object_name(name: str) -> str:
+    """Object names become file names: keep them to a safe alphabet."""
+    if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name.startswith("."):
+        from rebalancer.errors import ConfigError
+
+        raise ConfigError(f"invalid object name {name!r}: use letters, digits, '-', '_' and '.'")
+    return name
