@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable
 from datetime import date
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import pandas as pd
@@ -51,7 +51,7 @@ class _State:
 state = _State()
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     """How ``query`` prints its result."""
 
     table = "table"
@@ -98,7 +98,9 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             if state.debug:
                 raise
             message = " ".join(str(exc).split()) or type(exc).__name__
-            raise fail(f"{type(exc).__name__}: {message} (re-run with --debug for details)", 70) from None
+            raise fail(
+                f"{type(exc).__name__}: {message} (re-run with --debug for details)", 70
+            ) from None
 
     return wrapper
 
@@ -155,7 +157,9 @@ def version() -> None:
 @handle_errors
 def query(
     sql: Annotated[str, typer.Argument(help="One Athena SQL SELECT statement.")],
-    fmt: Annotated[OutputFormat, typer.Option("--format", "-f", help="Output format.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="Output format.")
+    ] = OutputFormat.table,
 ) -> None:
     """Run Athena SQL on the lake and print the result."""
     print_frame(open_lake().query(sql), fmt)

@@ -53,7 +53,8 @@ def get_lake(settings: Settings | None = None, **overrides: object) -> Lake:
     if base.backend == "aws":
         if not base.lake_is_s3:
             raise ConfigError(
-                f"REBALANCER_BACKEND=aws needs REBALANCER_LAKE=s3://bucket/prefix, got {base.lake!r}"
+                "REBALANCER_BACKEND=aws needs REBALANCER_LAKE=s3://bucket/prefix, "
+                f"got {base.lake!r}"
             )
         return AwsLake(
             base.lake,

@@ -196,5 +196,9 @@ def _nullable_types(arrow_type: Any) -> Any:
     """Keep integer columns with nulls as pandas nullable ints, not floats."""
     import pyarrow as pa
 
-    mapping = {pa.int64(): pd.Int64Dtype(), pa.int32(): pd.Int32Dtype(), pa.bool_(): pd.BooleanDtype()}
+    mapping = {
+        pa.int64(): pd.Int64Dtype(),
+        pa.int32(): pd.Int32Dtype(),
+        pa.bool_(): pd.BooleanDtype(),
+    }
     return mapping.get(arrow_type)

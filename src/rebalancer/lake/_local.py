@@ -23,7 +23,9 @@ from rebalancer.lake._views import view_definitions
 
 _TMP_SUFFIX = ".tmp"
 _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist", re.IGNORECASE)
-_MISSING_FUNCTION = re.compile(r"(?:Scalar|Aggregate|Table) Function with name (\S+) does not exist")
+_MISSING_FUNCTION = re.compile(
+    r"(?:Scalar|Aggregate|Table) Function with name (\S+) does not exist"
+)
 
 
 def _sql_string(value: str) -> str:
@@ -96,7 +98,7 @@ class LocalLake:
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
         try:
             pq.write_table(rows, tmp, compression=self._compression)
-            os.replace(tmp, path)
+            tmp.replace(path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
@@ -106,7 +108,11 @@ class LocalLake:
     def list_objects(self, table: str, *, dt: str | None = None) -> list[str]:
         """Committed Parquet files of a table (temp files excluded), sorted."""
         base = self._table_dir(table)
-        pattern = f"dt={dt}/*.parquet" if dt else ("dt=*/*.parquet" if get_schema(table).partitioned else "*.parquet")
+        pattern = (
+            f"dt={dt}/*.parquet"
+            if dt
+            else ("dt=*/*.parquet" if get_schema(table).partitioned else "*.parquet")
+        )
         return sorted(str(p) for p in base.glob(pattern) if not p.name.startswith("."))
 
     def delete_objects(self, keys: list[str]) -> None:
@@ -133,7 +139,11 @@ class LocalLake:
             files = [f for f in files if _in_range(_dt_of(f), start, end)]
         if not files:
             return _empty_frame(schema, columns)
-        wanted = [c for c in (columns or [*schema.column_names, "dt"]) if c in schema.column_names or (c == "dt" and schema.partitioned)]
+        wanted = [
+            c
+            for c in (columns or [*schema.column_names, "dt"])
+            if c in schema.column_names or (c == "dt" and schema.partitioned)
+        ]
         partitioning = (
             ds.partitioning(pa.schema([("dt", pa.string())]), flavor="hive")
             if schema.partitioned
@@ -161,7 +171,11 @@ class LocalLake:
         has_files = bool(self.list_objects(schema.name))
         if has_files:
             glob = str(base / ("dt=*/*.parquet" if schema.partitioned else "*.parquet"))
-            options = ", hive_partitioning = true, hive_types = {'dt': VARCHAR}" if schema.partitioned else ", hive_partitioning = false"
+            options = (
+                ", hive_partitioning = true, hive_types = {'dt': VARCHAR}"
+                if schema.partitioned
+                else ", hive_partitioning = false"
+            )
             return f"SELECT * FROM read_parquet({_sql_string(glob)}{options})"
         cols = [f"CAST(NULL AS {duckdb_type(c.type)}) AS {_ident(c.name)}" for c in schema.columns]
         cols += [f"CAST(NULL AS VARCHAR) AS {_ident(p.name)}" for p in schema.partition_keys]
@@ -169,7 +183,9 @@ class LocalLake:
 
     def _refresh_views(self, con: duckdb.DuckDBPyConnection) -> list[str]:
         for schema in load_schemas().values():
-            con.execute(f"CREATE OR REPLACE VIEW {_ident(schema.name)} AS {self._table_view_sql(schema)}")
+            con.execute(
+                f"CREATE OR REPLACE VIEW {_ident(schema.name)} AS {self._table_view_sql(schema)}"
+            )
         pending = dict(view_definitions())
         created: list[str] = []
         last_error: Exception | None = None
@@ -185,7 +201,9 @@ class LocalLake:
                 del pending[name]
                 progressed = True
             if not progressed:
-                raise QueryError(f"cannot create view(s) {sorted(pending)}: {_first_line(last_error)}")
+                raise QueryError(
+                    f"cannot create view(s) {sorted(pending)}: {_first_line(last_error)}"
+                )
         return created
 
     def sync_views(self) -> list[str]:

@@ -233,7 +233,9 @@ def _coerce(table: str, col: Column, series: pd.Series) -> pa.Array:
 def _validate(schema: TableSchema, df: pd.DataFrame) -> pa.Table:
     table = schema.name
     if not isinstance(df, pd.DataFrame):
-        raise SchemaValidationError(f"{table}: expected a pandas DataFrame, got {type(df).__name__}")
+        raise SchemaValidationError(
+            f"{table}: expected a pandas DataFrame, got {type(df).__name__}"
+        )
     if df.columns.duplicated().any():
         dup = df.columns[df.columns.duplicated()][0]
         raise _fail(table, str(dup), None, "duplicate column")

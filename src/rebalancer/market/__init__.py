@@ -8,4 +8,8 @@ from rebalancer.market._history import history_bars, history_closes, history_sym
 __all__ = [
     "BackfillResult",
     "backfill",
-    "backfill_object_name","history_bars", "history_closes", "history_symbols"]
+    "backfill_object_name",
+    "history_bars",
+    "history_closes",
+    "history_symbols",
+]

@@ -74,7 +74,9 @@ def backfill(
         raise MarketDataError(f"--start {start} is after --end {end}")
     bars = history_bars(symbols, start, end)
     if bars.empty:
-        raise MarketDataError(f"no history between {start or 'the beginning'} and {end or 'the end'}")
+        raise MarketDataError(
+            f"no history between {start or 'the beginning'} and {end or 'the end'}"
+        )
     rows, keys = write_daily_objects(
         lake, bars, name=backfill_object_name(source, interval), progress=progress
     )
