@@ -6,10 +6,9 @@ on ``dt``, so an object put at its deterministic key is visible to Athena at onc
 
 from __future__ import annotations
 
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
-import awswrangler as wr
-import boto3
 import pandas as pd
 
 from rebalancer.errors import ConfigError, QueryError
@@ -17,6 +16,17 @@ from rebalancer.lake._base import DEFAULT_OBJECT_NAME, split_by_partition, valid
 from rebalancer.lake._schema import get_schema
 from rebalancer.lake._sql import parse_athena
 from rebalancer.lake._views import view_definitions
+
+if TYPE_CHECKING:
+    import boto3
+
+
+def _wr() -> ModuleType:
+    """awswrangler, imported on first use: it costs a second at import and the CLI's local
+    path never needs it."""
+    import awswrangler
+
+    return awswrangler
 
 
 class AwsLake:
@@ -56,7 +66,11 @@ class AwsLake:
         self.workgroup = workgroup
         self.s3_output = s3_output
         self.kms_key_arn = kms_key_arn
-        self._session = boto3_session or boto3.Session(region_name=region)
+        if boto3_session is None:
+            import boto3
+
+            boto3_session = boto3.Session(region_name=region)
+        self._session = boto3_session
 
     @property
     def root(self) -> str:
@@ -88,7 +102,7 @@ class AwsLake:
         for dt, rows in split_by_partition(schema, validated):
             key = self.object_key(table, name, dt)
             frame = rows.to_pandas(types_mapper=_nullable_types)
-            wr.s3.to_parquet(
+            _wr().s3.to_parquet(
                 df=frame,
                 path=key,
                 index=False,
@@ -105,7 +119,7 @@ class AwsLake:
         prefix = f"{self._root}/{get_schema(table).name}/"
         if dt:
             prefix += f"dt={dt}/"
-        keys = wr.s3.list_objects(prefix, suffix=".parquet", boto3_session=self._session)
+        keys = _wr().s3.list_objects(prefix, suffix=".parquet", boto3_session=self._session)
         return sorted(keys)
 
     def delete_objects(self, keys: list[str]) -> None:
@@ -114,7 +128,7 @@ class AwsLake:
         if outside:
             raise QueryError(f"refusing to delete {outside[0]}: outside the lake {self.root}")
         if keys:
-            wr.s3.delete_objects(keys, boto3_session=self._session)
+            _wr().s3.delete_objects(keys, boto3_session=self._session)
 
     def read(
         self,
@@ -138,7 +152,7 @@ class AwsLake:
             if schema.partitioned:
                 frame["dt"] = pd.Series([], dtype="string")
             return frame[columns] if columns else frame
-        frame = wr.s3.read_parquet(
+        frame = _wr().s3.read_parquet(
             keys,
             dataset=schema.partitioned,
             path_root=f"{self._root}/{schema.name}/" if schema.partitioned else None,
@@ -164,8 +178,8 @@ class AwsLake:
         if self.s3_output:
             kwargs["s3_output"] = self.s3_output
         try:
-            return wr.athena.read_sql_query(sql, **kwargs)
-        except wr.exceptions.QueryFailed as exc:
+            return _wr().athena.read_sql_query(sql, **kwargs)
+        except _wr().exceptions.QueryFailed as exc:
             raise QueryError(f"Athena query failed: {str(exc).splitlines()[0]}") from None
 
     def sync_views(self) -> list[str]:
@@ -173,14 +187,14 @@ class AwsLake:
         created = []
         for name, body in view_definitions().items():
             parse_athena(body)
-            query_id = wr.athena.start_query_execution(
+            query_id = _wr().athena.start_query_execution(
                 f'CREATE OR REPLACE VIEW "{name}" AS\n{body}',
                 database=self.database,
                 workgroup=self.workgroup,
                 s3_output=self.s3_output,
                 boto3_session=self._session,
             )
-            wr.athena.wait_query(query_id, boto3_session=self._session)
+            _wr().athena.wait_query(query_id, boto3_session=self._session)
             created.append(name)
         return created
 

@@ -162,6 +162,14 @@ def _fail(table: str, column: str, row: int | None, problem: str) -> SchemaValid
     return SchemaValidationError(f"{table}.{column}: {problem}{where}; nothing was written")
 
 
+def _show(value: Any) -> str:
+    """A value as the user wrote it (numpy scalars unwrapped), truncated."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _utc_naive(series: pd.Series) -> pd.Series:
     """Timestamps as naive UTC (Athena's ``timestamp`` has no zone)."""
     if isinstance(series.dtype, pd.DatetimeTZDtype):
@@ -184,7 +192,7 @@ def _coerce(table: str, col: Column, series: pd.Series) -> pa.Array:
     if pa.types.is_timestamp(target):
         values = _utc_naive(series)
         if (row := _first_bad(series, values)) is not None:
-            raise _fail(table, col.name, row, f"not a timestamp ({series.iloc[row]!r})")
+            raise _fail(table, col.name, row, f"not a timestamp ({_show(series.iloc[row])})")
     elif pa.types.is_date32(target):
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
             values = _utc_naive(series).dt.date
@@ -193,7 +201,7 @@ def _coerce(table: str, col: Column, series: pd.Series) -> pa.Array:
         else:
             parsed = pd.to_datetime(series, errors="coerce", format="ISO8601")
             if (row := _first_bad(series, parsed)) is not None:
-                raise _fail(table, col.name, row, f"not a date ({series.iloc[row]!r})")
+                raise _fail(table, col.name, row, f"not a date ({_show(series.iloc[row])})")
             values = parsed.dt.date
     elif pa.types.is_floating(target) or pa.types.is_integer(target):
         if pd.api.types.is_bool_dtype(series.dtype) or not (
@@ -202,12 +210,14 @@ def _coerce(table: str, col: Column, series: pd.Series) -> pa.Array:
             raise _fail(table, col.name, None, f"expected {col.type}, got {series.dtype}")
         numeric = pd.to_numeric(series, errors="coerce")
         if (row := _first_bad(series, numeric)) is not None:
-            raise _fail(table, col.name, row, f"expected {col.type}, got {series.iloc[row]!r}")
+            raise _fail(table, col.name, row, f"expected {col.type}, got {_show(series.iloc[row])}")
         if pa.types.is_integer(target):
             finite = numeric.dropna()
             if not (finite == np.round(finite)).all():
                 row = int(np.flatnonzero((numeric != np.round(numeric)).to_numpy())[0])
-                raise _fail(table, col.name, row, f"expected {col.type}, got {series.iloc[row]!r}")
+                raise _fail(
+                    table, col.name, row, f"expected {col.type}, got {_show(series.iloc[row])}"
+                )
             values = numeric.astype("Int64")
         else:
             values = numeric.astype("float64")
@@ -218,12 +228,12 @@ def _coerce(table: str, col: Column, series: pd.Series) -> pa.Array:
         mask = series.map(lambda v: v is None or isinstance(v, bool | np.bool_) or v != v)
         if not mask.all():
             row = int(np.flatnonzero(~mask.to_numpy())[0])
-            raise _fail(table, col.name, row, f"expected boolean, got {series.iloc[row]!r}")
+            raise _fail(table, col.name, row, f"expected boolean, got {_show(series.iloc[row])}")
     elif pa.types.is_string(target):
         mask = series.map(lambda v: v is None or isinstance(v, str) or v != v)
         if not mask.all():
             row = int(np.flatnonzero(~mask.to_numpy())[0])
-            raise _fail(table, col.name, row, f"expected string, got {series.iloc[row]!r}")
+            raise _fail(table, col.name, row, f"expected string, got {_show(series.iloc[row])}")
     try:
         return pa.array(values, type=target, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:

@@ -1,0 +1,63 @@
+"""Settings: environment with the REBALANCER_ prefix; explicit arguments win."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from rebalancer.config import Settings, env_var_names, get_settings
+
+
+def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REBALANCER_LAKE")
+    settings = Settings()
+    assert settings.backend == "local"
+    assert settings.lake == "./lake"
+    assert not settings.lake_is_s3
+
+
+def test_environment_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REBALANCER_BACKEND", "aws")
+    monkeypatch.setenv("REBALANCER_LAKE", "s3://bucket/prefix")
+    monkeypatch.setenv("REBALANCER_ATHENA_WORKGROUP", "analysts")
+    settings = Settings()
+    assert (settings.backend, settings.lake, settings.athena_workgroup) == (
+        "aws",
+        "s3://bucket/prefix",
+        "analysts",
+    )
+    assert settings.lake_is_s3
+
+
+def test_explicit_argument_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REBALANCER_LAKE", "/from/env")
+    assert Settings(lake="/explicit").lake == "/explicit"
+
+
+def test_bad_values_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REBALANCER_BACKEND", "azure")
+    with pytest.raises(ValidationError, match="backend"):
+        Settings()
+    with pytest.raises(ValidationError, match="lake"):
+        Settings(backend="local", lake="   ")
+    with pytest.raises(ValidationError):
+        Settings(backend="local", yfinance_requests_per_second=0)
+
+
+def test_api_key_is_secret() -> None:
+    settings = Settings(api_key="s3cret")
+    assert "s3cret" not in repr(settings)
+    assert settings.api_key is not None and settings.api_key.get_secret_value() == "s3cret"
+
+
+def test_env_var_names_cover_every_field() -> None:
+    names = env_var_names()
+    assert {"REBALANCER_BACKEND", "REBALANCER_LAKE", "REBALANCER_GLUE_DATABASE"} <= names
+    assert len(names) == len(Settings.model_fields)
+
+
+def test_get_settings_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    get_settings.cache_clear()
+    first = get_settings()
+    monkeypatch.setenv("REBALANCER_LAKE", "/elsewhere")
+    assert get_settings() is first
