@@ -1,0 +1,90 @@
+# The Glue catalog is derived from the repo's schemas/*.json: one table per file, columns, types
+# and partition keys read with jsondecode(file(...)), never retyped here. Partitioned tables use
+# partition projection on dt, so writers only put objects at <lake>/<table>/dt=YYYY-MM-DD/ and
+# never call the catalog.
+
+locals {
+  schema_files = fileset(var.schemas_dir, "*.json")
+
+  schemas = {
+    for f in local.schema_files :
+    jsondecode(file("${var.schemas_dir}/${f}")).name => jsondecode(file("${var.schemas_dir}/${f}"))
+  }
+
+  lake_root = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}"
+
+  parquet_table_parameters = {
+    EXTERNAL              = "TRUE"
+    classification        = "parquet"
+    "parquet.compression" = "SNAPPY"
+  }
+}
+
+resource "aws_glue_catalog_database" "lake" {
+  name        = replace(var.name, "-", "_")
+  description = "Rebalancer lake tables (owned by Terraform, derived from schemas/*.json)."
+}
+
+resource "aws_glue_catalog_table" "table" {
+  for_each = local.schemas
+
+  name          = each.key
+  database_name = aws_glue_catalog_database.lake.name
+  description   = each.value.description
+  table_type    = "EXTERNAL_TABLE"
+
+  parameters = merge(
+    local.parquet_table_parameters,
+    length(try(each.value.partition_keys, [])) == 0 ? {} : {
+      "projection.enabled"          = "true"
+      "projection.dt.type"          = "date"
+      "projection.dt.format"        = "yyyy-MM-dd"
+      "projection.dt.range"         = "${var.partition_projection_start},NOW"
+      "projection.dt.interval"      = "1"
+      "projection.dt.interval.unit" = "DAYS"
+      "storage.location.template"   = "${local.lake_root}/${each.key}/dt=$${dt}"
+    },
+  )
+
+  storage_descriptor {
+    location      = "${local.lake_root}/${each.key}/"
+    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+
+    ser_de_info {
+      name                  = each.key
+      serialization_library = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+
+      parameters = {
+        "serialization.format" = "1"
+      }
+    }
+
+    dynamic "columns" {
+      for_each = each.value.columns
+
+      content {
+        name    = columns.value.name
+        type    = columns.value.type
+        comment = substr(columns.value.description, 0, 255)
+      }
+    }
+  }
+
+  dynamic "partition_keys" {
+    for_each = try(each.value.partition_keys, [])
+
+    content {
+      name    = partition_keys.value.name
+      type    = partition_keys.value.type
+      comment = substr(partition_keys.value.description, 0, 255)
+    }
+  }
+
+  lifecycle {
+    precondition {
+      condition     = alltrue([for key in try(each.value.partition_keys, []) : key.name == "dt"])
+      error_message = "Only a dt partition key is supported (partition projection is configured for dt)."
+    }
+  }
+}

@@ -1,0 +1,198 @@
+# One role per function. Actions are listed one by one (no wildcards); resources are ARNs of
+# this deployment. The only "*" resources are X-Ray's, which has no resource-level permissions.
+
+locals {
+  lake_objects = "${var.lake_bucket_arn}/${var.lake_prefix}"
+  glue_catalog = "arn:${var.partition}:glue:${var.region}:${var.account_id}:catalog"
+  glue_db      = "arn:${var.partition}:glue:${var.region}:${var.account_id}:database/${var.glue_database}"
+  glue_tables  = "arn:${var.partition}:glue:${var.region}:${var.account_id}:table/${var.glue_database}/*"
+}
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [var.account_id]
+    }
+  }
+}
+
+# ---------------------------------------------------------------------------------------------
+# fetch_market_data: reads the lake (securities, latest bars) through Athena, writes
+# market_prices and ingest_rejects objects.
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "fetch_market_data" {
+  name               = "${var.function_names.fetch_market_data}-role"
+  description        = "Execution role of ${var.function_names.fetch_market_data}."
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "fetch_market_data" {
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.fetch_market_data.arn}:*"]
+  }
+
+  statement {
+    sid       = "XRayTraces"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"] # AWS requires "*": X-Ray trace APIs have no resource-level permissions.
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  statement {
+    sid       = "LakeKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "LakeBucketLocation"
+    actions   = ["s3:GetBucketLocation"]
+    resources = [var.lake_bucket_arn]
+  }
+
+  statement {
+    sid       = "ListLake"
+    actions   = ["s3:ListBucket"]
+    resources = [var.lake_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.lake_prefix}/*"]
+    }
+  }
+
+  statement {
+    sid       = "ReadLake"
+    actions   = ["s3:GetObject"]
+    resources = ["${local.lake_objects}/*"]
+  }
+
+  statement {
+    sid     = "WriteMarketTables"
+    actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = [
+      "${local.lake_objects}/market_prices/*",
+      "${local.lake_objects}/ingest_rejects/*",
+    ]
+  }
+
+  statement {
+    sid = "QueryWithAthena"
+    actions = [
+      "athena:GetQueryExecution",
+      "athena:GetQueryResults",
+      "athena:GetWorkGroup",
+      "athena:StartQueryExecution",
+      "athena:StopQueryExecution",
+    ]
+    resources = [var.athena_workgroup_arn]
+  }
+
+  statement {
+    sid       = "ReadCatalog"
+    actions   = ["glue:GetDatabase", "glue:GetPartitions", "glue:GetTable", "glue:GetTables"]
+    resources = [local.glue_catalog, local.glue_db, local.glue_tables]
+  }
+
+  statement {
+    sid       = "AthenaResultsBucket"
+    actions   = ["s3:GetBucketLocation", "s3:ListBucket"]
+    resources = [var.athena_results_bucket_arn]
+  }
+
+  statement {
+    sid       = "AthenaResultsObjects"
+    actions   = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
+    resources = ["${var.athena_results_bucket_arn}/results/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "fetch_market_data" {
+  name   = "least-privilege"
+  role   = aws_iam_role.fetch_market_data.id
+  policy = data.aws_iam_policy_document.fetch_market_data.json
+}
+
+# ---------------------------------------------------------------------------------------------
+# compact: rewrites one market_prices partition as one object and deletes the small ones.
+# ---------------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "compact" {
+  name               = "${var.function_names.compact}-role"
+  description        = "Execution role of ${var.function_names.compact}."
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+data "aws_iam_policy_document" "compact" {
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.compact.arn}:*"]
+  }
+
+  statement {
+    sid       = "XRayTraces"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"] # AWS requires "*": X-Ray trace APIs have no resource-level permissions.
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.dlq.arn]
+  }
+
+  statement {
+    sid       = "LakeKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arn]
+  }
+
+  statement {
+    sid       = "ListMarketPrices"
+    actions   = ["s3:ListBucket"]
+    resources = [var.lake_bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${var.lake_prefix}/market_prices/*"]
+    }
+  }
+
+  statement {
+    sid = "RewriteMarketPrices"
+    actions = [
+      "s3:AbortMultipartUpload",
+      "s3:DeleteObject",
+      "s3:GetObject",
+      "s3:PutObject",
+    ]
+    resources = ["${local.lake_objects}/market_prices/*"]
+  }
+}
+
+resource "aws_iam_role_policy" "compact" {
+  name   = "least-privilege"
+  role   = aws_iam_role.compact.id
+  policy = data.aws_iam_policy_document.compact.json
+}

@@ -1,0 +1,29 @@
+output "api_url" {
+  description = "Base URL of the API stage (send the key in the x-api-key header)."
+  value       = aws_api_gateway_stage.api.invoke_url
+}
+
+output "api_key_id" {
+  description = "Id of the default API key (`aws apigateway get-api-key --api-key <id> --include-value`)."
+  value       = aws_api_gateway_api_key.default.id
+}
+
+output "api_key_value" {
+  description = "Value of the default API key."
+  value       = aws_api_gateway_api_key.default.value
+  sensitive   = true
+}
+
+output "function_name" {
+  description = "Name of the rebalance_portfolio function."
+  value       = aws_lambda_function.rebalance_portfolio.function_name
+}
+
+output "log_group_arns" {
+  description = "ARNs of the API's and the function's log groups."
+  value = [
+    aws_cloudwatch_log_group.function.arn,
+    aws_cloudwatch_log_group.access.arn,
+    aws_cloudwatch_log_group.execution.arn,
+  ]
+}
