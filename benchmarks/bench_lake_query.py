@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import CHILD_PRELUDE, DATA_DIR, run_child, save  # noqa: E402
+from _common import CHILD_PRELUDE, DATA_DIR, run_child, save
 
 ATHENA_SQL = """
 SELECT symbol, date_trunc('day', ts) AS day, min(low) AS low, max(high) AS high,
@@ -155,7 +155,7 @@ def main() -> None:
         raise SystemExit(f"variants disagree on the result size: {groups}")
 
     print(f"\n{rows:,} rows, {groups.pop():,} groups, median of {args.repeat} runs\n")
-    print(f"| variant | median s | rows/s | peak RSS MiB |\n| --- | ---: | ---: | ---: |")
+    print("| variant | median s | rows/s | peak RSS MiB |\n| --- | ---: | ---: | ---: |")
     table = {}
     for name, result in results.items():
         median = statistics.median(result["times"])
