@@ -16,6 +16,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import pandas as pd
 import typer
+from pydantic import SecretStr
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -226,6 +227,30 @@ def demo(
     from rebalancer.demo import run_demo
 
     run_demo(open_lake(), start=start, console=console, progress=progress_bar)
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[
+        str, typer.Option(help="Interface to bind (loopback by default).")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API with uvicorn (X-API-Key required; a key is generated if none is set)."""
+    import secrets
+
+    import uvicorn
+
+    from rebalancer.api import create_app
+
+    current = settings()
+    if current.api_key is None:
+        key = secrets.token_urlsafe(24)
+        current = current.model_copy(update={"api_key": SecretStr(key)})
+        err_console.print(f"REBALANCER_API_KEY not set; this run's key: [bold]{key}[/]")
+    err_console.print(f"API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    uvicorn.run(create_app(current), host=host, port=port, log_level="info")
 
 
 def _iso_date(value: str | None, flag: str) -> date | None:

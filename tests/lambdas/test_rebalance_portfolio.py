@@ -1,0 +1,55 @@
+"""The rebalance_portfolio Lambda with a real API Gateway (REST proxy) event fixture."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+EVENTS = Path(__file__).parents[1] / "fixtures" / "events"
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "rebalance_portfolio"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:rebalance_portfolio"
+    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text())
+
+
+@pytest.fixture
+def module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
+    monkeypatch.setenv("REBALANCER_LAKE", str(tmp_path / "lake"))
+    from rebalancer.config import get_settings
+
+    get_settings.cache_clear()
+    import lambdas.rebalance_portfolio as handler_module
+
+    return importlib.reload(handler_module)
+
+
+def test_health_through_api_gateway(module: ModuleType) -> None:
+    response = module.handler(load_event("apigw_rest_get_health.json"), LambdaContext())
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"])["status"] == "ok"
+
+
+def test_unknown_path_is_problem_json(module: ModuleType) -> None:
+    event = load_event("apigw_rest_get_health.json")
+    event["path"] = "/nope"
+    response = module.handler(event, LambdaContext())
+    assert response["statusCode"] == 404
+    headers = {k.lower(): v for k, v in response.get("multiValueHeaders", {}).items()}
+    headers.update({k.lower(): v for k, v in response.get("headers", {}).items()})
+    content_type = headers["content-type"]
+    assert "application/problem+json" in (
+        content_type if isinstance(content_type, str) else content_type[0]
+    )
