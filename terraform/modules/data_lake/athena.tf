@@ -12,7 +12,7 @@ locals {
       "view_${trimsuffix(basename(f), ".sql")}" => {
         description = trimspace(trimprefix(split("\n", file("${var.sql_dir}/${f}"))[0], "--"))
         query = format(
-          "CREATE OR REPLACE VIEW %s AS\n%s",
+          "CREATE OR REPLACE VIEW \"%s\" AS\n%s",
           trimsuffix(basename(f), ".sql"),
           trimsuffix(trimspace(file("${var.sql_dir}/${f}")), ";"),
         )
