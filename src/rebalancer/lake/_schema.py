@@ -229,7 +229,8 @@ def _coerce(table: str, col: Column, series: pd.Series) -> pa.Array:
         if not mask.all():
             row = int(np.flatnonzero(~mask.to_numpy())[0])
             raise _fail(table, col.name, row, f"expected boolean, got {_show(series.iloc[row])}")
-    elif pa.types.is_string(target):
+    elif pa.types.is_string(target) and not isinstance(series.dtype, pd.StringDtype):
+        # a StringDtype holds only str or missing: the per-row scan is for object columns
         mask = series.map(lambda v: v is None or isinstance(v, str) or v != v)
         if not mask.all():
             row = int(np.flatnonzero(~mask.to_numpy())[0])

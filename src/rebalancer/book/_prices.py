@@ -1,0 +1,160 @@
+"""The price panel the generator draws from: daily closes, dates x symbols.
+
+The generator is pure and takes the panel as an argument; :func:`load_price_panel` builds it
+from the lake's ``market_prices`` (daily bars, latest bar per symbol and day) with Athena SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.errors import ConfigError, MarketDataError
+from rebalancer.lake import Lake
+
+#: The panel must reach this far back before ``as_of`` (long-term lots need > 1 year).
+MIN_HISTORY_DAYS = 400
+#: Lots are never dated more than this far back, however long the history.
+MAX_HISTORY_YEARS = 15
+
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-^=]{0,19}$")
+
+BACKFILL_HINT = (
+    "run `rebalancer backfill --source history` (stocks, factor ETFs) and "
+    "`rebalancer backfill --source synthetic --interval 1d` (bond ETFs, crypto, broad ETFs) first"
+)
+
+
+@dataclass(frozen=True)
+class PricePanel:
+    """Dense, forward-filled weekday closes from ``dates[0]`` to ``as_of`` (the last row)."""
+
+    dates: np.ndarray  # datetime64[D], ascending, weekdays only
+    closes: np.ndarray  # float64 (dates x symbols), all finite and positive
+    symbols: list[str]  # sorted
+
+    @property
+    def as_of(self) -> date:
+        """The last date of the panel: the book's snapshot date."""
+        return date.fromisoformat(str(self.dates[-1]))
+
+
+def missing_symbols(prices: pd.DataFrame, symbols: Sequence[str]) -> list[str]:
+    """Symbols with no price at all in ``prices``."""
+    have = {str(c) for c in prices.columns if prices[c].notna().any()}
+    return sorted(set(symbols) - have)
+
+
+def prepare_panel(
+    prices: pd.DataFrame, required: Sequence[str], as_of: date | None = None
+) -> PricePanel:
+    """Validate a raw close panel and cut it to the window the generator may use.
+
+    Weekend rows (crypto trades 24/7) are dropped, gaps forward-filled, and the window starts
+    where every required symbol has a price (at most :data:`MAX_HISTORY_YEARS` before
+    ``as_of``). Optional symbols without full coverage of that window are dropped.
+
+    Raises
+    ------
+    MarketDataError
+        A required symbol has no prices, or prices are not positive.
+    ConfigError
+        ``as_of`` is outside the panel or leaves less than :data:`MIN_HISTORY_DAYS` of history.
+    """
+    if not isinstance(prices, pd.DataFrame) or prices.empty:
+        raise MarketDataError(f"the price panel is empty; {BACKFILL_HINT}")
+    try:
+        index = pd.DatetimeIndex(prices.index)
+    except (TypeError, ValueError):
+        raise MarketDataError("the price panel index must be dates") from None
+    if index.tz is not None:
+        index = index.tz_convert("UTC").tz_localize(None)
+    frame = prices.set_axis(index.normalize(), axis=0)
+    frame.columns = [str(c) for c in frame.columns]
+    frame = frame.apply(pd.to_numeric, errors="coerce")
+    frame = frame[~frame.index.duplicated(keep="last")].sort_index()
+    missing = missing_symbols(frame, required)
+    if missing:
+        raise MarketDataError(f"no daily prices for {', '.join(missing)}; {BACKFILL_HINT}")
+    values = frame.to_numpy(dtype="float64")
+    if (values[np.isfinite(values)] <= 0).any():
+        raise MarketDataError("the price panel has zero or negative closes")
+    frame = frame.ffill()
+    frame = frame[frame.index.day_of_week < 5]
+    first, last = frame.index[0].date(), frame.index[-1].date()
+    if as_of is None:
+        as_of = last
+    if not first <= as_of <= last:
+        raise ConfigError(f"as_of {as_of} is outside the price history ({first} .. {last})")
+    frame = frame.loc[: pd.Timestamp(as_of)]
+    complete = frame[list(required)].notna().all(axis=1) if required else frame.notna().any(axis=1)
+    if not complete.any():
+        raise MarketDataError(f"no date has prices for every model symbol; {BACKFILL_HINT}")
+    start = max(complete.idxmax().date(), as_of - timedelta(days=round(365.25 * MAX_HISTORY_YEARS)))
+    if (as_of - start).days < MIN_HISTORY_DAYS:
+        raise ConfigError(
+            f"as_of {as_of} leaves {(as_of - start).days} days of prices for every model symbol "
+            f"(from {start}); the generator needs {MIN_HISTORY_DAYS}"
+        )
+    frame = frame.loc[pd.Timestamp(start) :]
+    frame = frame.loc[:, frame.notna().all(axis=0)]
+    frame = frame[sorted(frame.columns)]
+    return PricePanel(
+        dates=frame.index.to_numpy().astype("datetime64[D]"),
+        closes=np.ascontiguousarray(frame.to_numpy(dtype="float64")),
+        symbols=list(frame.columns),
+    )
+
+
+def _quote(symbol: str) -> str:
+    if not _SYMBOL.match(symbol):
+        raise ConfigError(f"malformed symbol {symbol!r}")
+    return "'" + symbol + "'"
+
+
+def price_panel_sql(symbols: Sequence[str], start: date | None = None) -> str:
+    """Athena SQL for daily closes: the latest ``1d`` bar per (symbol, day)."""
+    if not symbols:
+        raise ConfigError("no symbols to load prices for")
+    in_list = ", ".join(_quote(s) for s in sorted(set(symbols)))
+    since = f" AND dt >= '{start.isoformat()}'" if start else ""
+    return f"""
+SELECT symbol, day, close FROM (
+  SELECT symbol, CAST(ts AS date) AS day, close,
+         row_number() OVER (
+           PARTITION BY symbol, CAST(ts AS date) ORDER BY ts DESC, ingested_at DESC
+         ) AS rn
+  FROM market_prices
+  WHERE "interval" = '1d' AND symbol IN ({in_list}){since}
+) AS t
+WHERE rn = 1
+ORDER BY day, symbol
+"""
+
+
+def load_price_panel(
+    lake: Lake, symbols: Sequence[str], *, start: date | None = None
+) -> pd.DataFrame:
+    """Daily closes of ``symbols`` from the lake: index = dates, columns = symbols.
+
+    Raises :class:`MarketDataError` naming the symbols that have no daily bars, with the
+    backfill commands that load them.
+    """
+    wanted = sorted({s for s in symbols if s != "CASH"})
+    long = lake.query(price_panel_sql(wanted, start))
+    if long.empty:
+        panel = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=wanted)
+    else:
+        long["day"] = pd.to_datetime(long["day"])
+        panel = long.pivot(index="day", columns="symbol", values="close").sort_index()
+        panel.index.name = "date"
+        panel.columns.name = None
+    missing = missing_symbols(panel, wanted)
+    if missing:
+        raise MarketDataError(f"no daily prices for {', '.join(missing)}; {BACKFILL_HINT}")
+    return panel[wanted].astype("float64")
