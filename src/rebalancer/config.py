@@ -43,6 +43,7 @@ class Settings(BaseSettings):
     yfinance_requests_per_second: float = Field(
         2.0, gt=0, description="Client-side rate limit for yfinance requests"
     )
+    synthetic_seed: int = Field(0, description="Seed of the synthetic market data provider")
 
     @field_validator("lake")
     @classmethod

@@ -12,7 +12,12 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from rebalancer.errors import ConfigError, QueryError
-from rebalancer.lake._base import DEFAULT_OBJECT_NAME, split_by_partition, validate_object_name
+from rebalancer.lake._base import (
+    DEFAULT_OBJECT_NAME,
+    split_by_partition,
+    superseded_objects,
+    validate_object_name,
+)
 from rebalancer.lake._schema import get_schema
 from rebalancer.lake._sql import parse_athena
 from rebalancer.lake._views import view_definitions
@@ -114,13 +119,27 @@ class AwsLake:
             written.append(key)
         return written
 
-    def list_objects(self, table: str, *, dt: str | None = None) -> list[str]:
+    def list_objects(
+        self, table: str, *, dt: str | None = None, include_superseded: bool = False
+    ) -> list[str]:
         """Parquet object URIs of a table (one partition if ``dt`` is given), sorted."""
         prefix = f"{self._root}/{get_schema(table).name}/"
         if dt:
             prefix += f"dt={dt}/"
         keys = _wr().s3.list_objects(prefix, suffix=".parquet", boto3_session=self._session)
-        return sorted(keys)
+        keys = sorted(keys)
+        if include_superseded:
+            return keys
+        hidden = superseded_objects(keys)
+        return [k for k in keys if k not in hidden] if hidden else keys
+
+    def read_objects(self, table: str, keys: list[str]) -> pd.DataFrame:
+        """Read exactly these objects (data columns only)."""
+        schema = get_schema(table)
+        if not keys:
+            return schema.arrow_schema().empty_table().to_pandas()
+        frame = _wr().s3.read_parquet(keys, boto3_session=self._session)
+        return frame[schema.column_names]
 
     def delete_objects(self, keys: list[str]) -> None:
         """Delete objects under this lake's root."""

@@ -46,8 +46,18 @@ class Lake(Protocol):
         """Run one read-only Athena SQL statement and return its result."""
         ...
 
-    def list_objects(self, table: str, *, dt: str | None = None) -> list[str]:
-        """Keys of the table's Parquet objects (one partition if ``dt`` is given), sorted."""
+    def list_objects(
+        self, table: str, *, dt: str | None = None, include_superseded: bool = False
+    ) -> list[str]:
+        """Keys of the table's Parquet objects (one partition if ``dt`` is given), sorted.
+
+        Objects superseded by a compacted object (:func:`superseded_objects`) are left out
+        unless ``include_superseded``: that is the reader rule compaction relies on.
+        """
+        ...
+
+    def read_objects(self, table: str, keys: list[str]) -> pd.DataFrame:
+        """Read exactly these objects of ``table`` (data columns only, no ``dt``)."""
         ...
 
     def delete_objects(self, keys: list[str]) -> None:
@@ -76,6 +86,34 @@ def split_by_partition(schema: TableSchema, table: pa.Table) -> list[tuple[str |
     starts = np.concatenate([[0], np.flatnonzero(dts[1:] != dts[:-1]) + 1])
     ends = np.concatenate([starts[1:], [len(dts)]])
     return [(str(dts[s]), table.slice(s, e - s)) for s, e in zip(starts, ends, strict=True)]
+
+
+COMPACTED_OBJECT_NAME = "compacted"
+SLOT_OBJECT_PREFIX = "slot-"
+
+
+def superseded_objects(keys: list[str]) -> set[str]:
+    """Keys hidden by the compaction reader rule.
+
+    In a partition directory that holds ``compacted.parquet``, every ``slot-*.parquet`` is
+    superseded: the compacted object already holds its rows. Compaction writes the compacted
+    object first and deletes the slot objects after, so a reader applying this rule sees every
+    row exactly once at every step, even if compaction dies in between (see
+    :mod:`rebalancer.market._compact`).
+    """
+    compacted_dirs = {
+        key.rsplit("/", 1)[0]
+        for key in keys
+        if key.rsplit("/", 1)[-1] == f"{COMPACTED_OBJECT_NAME}.parquet"
+    }
+    if not compacted_dirs:
+        return set()
+    return {
+        key
+        for key in keys
+        if key.rsplit("/", 1)[0] in compacted_dirs
+        and key.rsplit("/", 1)[-1].startswith(SLOT_OBJECT_PREFIX)
+    }
 
 
 def validate_object_name(name: str) -> str:

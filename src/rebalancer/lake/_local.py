@@ -16,7 +16,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from rebalancer.errors import QueryError
-from rebalancer.lake._base import DEFAULT_OBJECT_NAME, split_by_partition, validate_object_name
+from rebalancer.lake._base import (
+    DEFAULT_OBJECT_NAME,
+    split_by_partition,
+    superseded_objects,
+    validate_object_name,
+)
 from rebalancer.lake._schema import TableSchema, duckdb_type, get_schema, load_schemas
 from rebalancer.lake._sql import athena_to_duckdb, view_to_duckdb
 from rebalancer.lake._views import view_definitions
@@ -105,15 +110,30 @@ class LocalLake:
             raise
 
     # ------------------------------------------------------------------ read
-    def list_objects(self, table: str, *, dt: str | None = None) -> list[str]:
-        """Committed Parquet files of a table (temp files excluded), sorted."""
+    def list_objects(
+        self, table: str, *, dt: str | None = None, include_superseded: bool = False
+    ) -> list[str]:
+        """Committed Parquet files of a table (temp files and superseded slots excluded)."""
         base = self._table_dir(table)
         pattern = (
             f"dt={dt}/*.parquet"
             if dt
             else ("dt=*/*.parquet" if get_schema(table).partitioned else "*.parquet")
         )
-        return sorted(str(p) for p in base.glob(pattern) if not p.name.startswith("."))
+        keys = sorted(str(p) for p in base.glob(pattern) if not p.name.startswith("."))
+        if include_superseded:
+            return keys
+        hidden = superseded_objects(keys)
+        return [k for k in keys if k not in hidden] if hidden else keys
+
+    def read_objects(self, table: str, keys: list[str]) -> pd.DataFrame:
+        """Read exactly these files (data columns, schema types)."""
+        schema = get_schema(table)
+        if not keys:
+            return _empty_frame(schema, schema.column_names)
+        return (
+            ds.dataset(keys, format="parquet", schema=schema.arrow_schema()).to_table().to_pandas()
+        )
 
     def delete_objects(self, keys: list[str]) -> None:
         """Remove objects; missing ones are ignored (deletes are idempotent)."""
@@ -168,15 +188,19 @@ class LocalLake:
 
     def _table_view_sql(self, schema: TableSchema) -> str:
         base = self._root / schema.name
-        has_files = bool(self.list_objects(schema.name))
-        if has_files:
+        every = self.list_objects(schema.name, include_superseded=True)
+        hidden = superseded_objects(every)
+        if every:
             glob = str(base / ("dt=*/*.parquet" if schema.partitioned else "*.parquet"))
+            source = _sql_string(glob)
+            if hidden:  # slots superseded by a compacted object: list the visible files
+                source = "[" + ", ".join(_sql_string(k) for k in every if k not in hidden) + "]"
             options = (
                 ", hive_partitioning = true, hive_types = {'dt': VARCHAR}"
                 if schema.partitioned
                 else ", hive_partitioning = false"
             )
-            return f"SELECT * FROM read_parquet({_sql_string(glob)}{options})"
+            return f"SELECT * FROM read_parquet({source}{options})"
         cols = [f"CAST(NULL AS {duckdb_type(c.type)}) AS {_ident(c.name)}" for c in schema.columns]
         cols += [f"CAST(NULL AS VARCHAR) AS {_ident(p.name)}" for p in schema.partition_keys]
         return f"SELECT {', '.join(cols)} WHERE false"

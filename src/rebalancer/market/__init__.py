@@ -1,15 +1,66 @@
-"""Market data: providers (yfinance, synthetic, bundled history) and validation."""
+"""Market data: providers (yfinance, synthetic, bundled history), validation, ingestion."""
 
 from __future__ import annotations
 
 from rebalancer.market._backfill import BackfillResult, backfill, backfill_object_name
-from rebalancer.market._history import history_bars, history_closes, history_symbols
+from rebalancer.market._factory import SOURCES, get_provider
+from rebalancer.market._history import (
+    HistoryProvider,
+    history_bars,
+    history_closes,
+    history_symbols,
+)
+from rebalancer.market._ingest import (
+    IngestSummary,
+    ingest_slot,
+    open_calendars,
+    parse_every,
+    schedule,
+    slot_for,
+    slot_object_name,
+)
+from rebalancer.market._provider import BAR_COLUMNS, FetchResult, MarketDataProvider
+from rebalancer.market._synthetic import SyntheticProvider, synthetic_universe
+from rebalancer.market._universe import (
+    default_universe,
+    load_securities,
+    read_symbols_file,
+    seed_securities,
+    universe,
+)
+from rebalancer.market._validate import JUMP_LIMITS, Validated, validate_bars
+from rebalancer.market._yfinance import YFinanceProvider, normalize_download
 
 __all__ = [
+    "BAR_COLUMNS",
+    "JUMP_LIMITS",
+    "SOURCES",
     "BackfillResult",
+    "FetchResult",
+    "HistoryProvider",
+    "IngestSummary",
+    "MarketDataProvider",
+    "SyntheticProvider",
+    "Validated",
+    "YFinanceProvider",
     "backfill",
     "backfill_object_name",
+    "default_universe",
+    "get_provider",
     "history_bars",
     "history_closes",
     "history_symbols",
+    "ingest_slot",
+    "load_securities",
+    "normalize_download",
+    "open_calendars",
+    "parse_every",
+    "read_symbols_file",
+    "schedule",
+    "seed_securities",
+    "slot_for",
+    "slot_object_name",
+    "synthetic_universe",
+    "universe",
+    "validate_bars",
 ]

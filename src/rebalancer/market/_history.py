@@ -13,6 +13,7 @@ from functools import lru_cache
 import pandas as pd
 
 from rebalancer.errors import MarketDataError
+from rebalancer.market._provider import FetchResult, complete_only, utc
 
 SOURCE = "history"
 
@@ -68,3 +69,34 @@ def history_bars(
     long["source"] = SOURCE
     columns = ["symbol", "ts", "interval", "open", "high", "low", "close", "volume", "source"]
     return long[columns].sort_values(["ts", "symbol"], kind="stable").reset_index(drop=True)
+
+
+class HistoryProvider:
+    """The bundled real daily history behind the :class:`MarketDataProvider` protocol (1d only)."""
+
+    name = SOURCE
+
+    def fetch(
+        self,
+        symbols: Sequence[str],
+        start: pd.Timestamp,
+        end: pd.Timestamp,
+        interval: str,
+        *,
+        now: pd.Timestamp | None = None,
+    ) -> FetchResult:
+        """Daily closes with ``start <= ts < end``; symbols the history lacks are failures."""
+        if interval != "1d":
+            raise MarketDataError("the bundled history has daily bars only: use interval 1d")
+        known = set(history_symbols())
+        wanted = list(dict.fromkeys(symbols))
+        failed = {s: "not in the bundled history" for s in wanted if s not in known}
+        covered = [s for s in wanted if s in known]
+        if not covered:
+            raise MarketDataError(f"no bundled history for {', '.join(wanted) or 'no symbols'}")
+        lo, hi = utc(start).tz_localize(None), utc(end).tz_localize(None)
+        bars = history_bars(covered, lo.date(), hi.date())
+        bars = bars[(bars["ts"] >= lo) & (bars["ts"] < hi)]
+        if now is not None:
+            bars = complete_only(bars, interval, now)
+        return FetchResult(bars.reset_index(drop=True), failed)
