@@ -154,7 +154,7 @@ def check_sizes(
 def check_pure_python(site: Path, names: set[str]) -> None:
     """Raise unless every distribution in ``names`` installed under ``site`` is pure Python."""
     for dist_info in sorted(site.glob("*.dist-info")):
-        name = normalize(dist_info.name.rsplit("-", 1)[0])
+        name = normalize(dist_info.name.removesuffix(".dist-info").rsplit("-", 1)[0])
         if name not in names:
             continue
         wheel = (dist_info / "WHEEL").read_text()
