@@ -27,7 +27,7 @@ How a book is drawn (all distributions are the constants below):
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -322,6 +322,7 @@ def _chunks(ctx: _Context, n_accounts: int, chunk_size: int) -> Iterator[BookChu
                 **tables,
             }
         yield BookChunk(index=index, start=start, stop=stop, tables=tables)
+        del tables  # the consumer holds the chunk; never keep two alive while generating
 
 
 def _context(seed: int, panel: PricePanel, models: ModelSet, n_accounts: int) -> _Context:
@@ -358,18 +359,34 @@ def _context(seed: int, panel: PricePanel, models: ModelSet, n_accounts: int) ->
 
 
 # ---------------------------------------------------------------------------- helpers
-def _ids(prefix: str, numbers: np.ndarray, width: int = ID_WIDTH) -> np.ndarray:
-    """``prefix`` + zero-padded numbers, as an object array of str (vectorized in Arrow)."""
-    text = pc.utf8_lpad(pc.cast(pa.array(numbers, type=pa.int64()), pa.string()), width, "0")
-    joined = pc.binary_join_element_wise(prefix, text, "")
-    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+def _digits(numbers: np.ndarray, width: int) -> pa.Array:
+    text = pc.cast(pa.array(numbers, type=pa.int64()), pa.string())
+    return pc.utf8_lpad(text, width, "0")
 
 
-def _suffixed(base: np.ndarray, numbers: np.ndarray, width: int) -> np.ndarray:
+def _ids(prefix: str, numbers: np.ndarray, width: int = ID_WIDTH) -> pa.Array:
+    """``prefix`` + zero-padded numbers, built in Arrow (no Python string per row)."""
+    return pc.binary_join_element_wise(prefix, _digits(numbers, width), "")
+
+
+def _suffixed(base: pa.Array, numbers: np.ndarray, width: int) -> pa.Array:
     """``base`` + '-' + zero-padded numbers (lot and transaction ids)."""
-    text = pc.utf8_lpad(pc.cast(pa.array(numbers, type=pa.int64()), pa.string()), width, "0")
-    joined = pc.binary_join_element_wise(pa.array(base, type=pa.string()), text, "-")
-    return np.asarray(joined.to_numpy(zero_copy_only=False), dtype=object)
+    return pc.binary_join_element_wise(base, _digits(numbers, width), "-")
+
+
+def _take(values: pa.Array | Sequence[str], index: np.ndarray) -> pa.Array:
+    """``values[index]`` as an Arrow string array."""
+    array = values if isinstance(values, pa.Array) else pa.array(list(values), type=pa.string())
+    return array.take(pa.array(index, type=pa.int64()))
+
+
+def _text(values: pa.Array) -> pd.Series:
+    """An Arrow string array as a pandas string column (no per-row Python objects)."""
+    return pd.Series(values.to_pandas(), dtype=pd.StringDtype("pyarrow"))
+
+
+def _days(values: np.ndarray) -> pd.Series:
+    return pd.Series(values.astype("datetime64[s]"))
 
 
 def _offsets(group_sizes: np.ndarray) -> np.ndarray:
@@ -387,44 +404,103 @@ def _rank_in_group(group: np.ndarray, n_groups: int) -> np.ndarray:
 
 def _pick_masked(rng: np.random.Generator, allowed: np.ndarray) -> np.ndarray:
     """One random allowed column per row (-1 where a row allows none)."""
-    scores = np.where(allowed, rng.random(allowed.shape), -1.0)
+    scores = rng.random(allowed.shape, dtype=np.float32)
+    scores[~allowed] = -1.0
     pick = scores.argmax(axis=1)
     return np.where(allowed.any(axis=1), pick, -1)
 
 
-def _uniform_int(rng: np.random.Generator, low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Integers uniform in ``[low, high]`` per element (``high >= low``)."""
-    span = np.maximum(high - low + 1, 1)
-    return low + (rng.random(len(low)) * span).astype(np.int64)
+def _uniform_int(
+    rng: np.random.Generator, low: np.ndarray | int, high: np.ndarray | int, size: int
+) -> np.ndarray:
+    """Integers uniform in ``[low, high]`` per element (``high < low`` gives ``low``)."""
+    span = np.maximum(np.asarray(high) - np.asarray(low) + 1, 1)
+    return np.asarray(low) + (rng.random(size) * span).astype(np.int64)
 
 
 def _advisors(ctx: _Context) -> pd.DataFrame:
     rng = np.random.default_rng(np.random.SeedSequence(ctx.seed, spawn_key=(0,)))
     n = ctx.n_advisors
-    first = np.array(FIRST_NAMES, dtype=object)[rng.integers(len(FIRST_NAMES), size=n)]
-    last = np.array(LAST_NAMES, dtype=object)[rng.integers(len(LAST_NAMES), size=n)]
+    first = _take(FIRST_NAMES, rng.integers(len(FIRST_NAMES), size=n))
+    last = _take(LAST_NAMES, rng.integers(len(LAST_NAMES), size=n))
     return pd.DataFrame(
         {
-            "advisor_id": _ids("ADV", np.arange(1, n + 1), 5),
-            "name": first + " " + last,
-            "region": np.array(REGIONS, dtype=object)[rng.integers(len(REGIONS), size=n)],
+            "advisor_id": _text(_ids("ADV", np.arange(1, n + 1), 5)),
+            "name": _text(pc.binary_join_element_wise(first, last, " ")),
+            "region": _text(_take(REGIONS, rng.integers(len(REGIONS), size=n))),
         }
     )
 
 
 # ---------------------------------------------------------------------------- one chunk
+@dataclass
+class _Accounts:
+    """Per-account arrays of one chunk that later steps need (small: O(accounts))."""
+
+    account_id: pa.Array
+    household_id: pa.Array  # per account
+    household: np.ndarray  # household index per account
+    model: np.ndarray
+    fractional: np.ndarray
+    is_new: np.ndarray
+    value0: np.ndarray
+    rebal: np.ndarray  # trading-day index of the last rebalance
+    opened_idx: np.ndarray  # first trading-day index on or after the opening date
+    active: np.ndarray  # traded in the recent window
+    client_id: pa.Array
+    advisor_id: pa.Array
+    account_type: pa.Array
+    opened: np.ndarray  # datetime64[D]
+
+
+@dataclass
+class _Positions:
+    """Non-zero positions in integer units (shares x scale), ordered by account, symbol."""
+
+    account: np.ndarray
+    symbol: np.ndarray
+    units: np.ndarray
+    scale: np.ndarray
+    legacy_col: np.ndarray  # per account: legacy symbol column or -1
+    has_legacy: np.ndarray  # per account
+
+
 def _generate_chunk(ctx: _Context, chunk_index: int, start: int, n: int) -> dict[str, pd.DataFrame]:
-    """Every per-account table for accounts ``start .. start + n - 1`` (0-based)."""
+    """Every per-account table for accounts ``start .. start + n - 1`` (0-based).
+
+    Steps run in sub-functions so each step's temporaries (dense accounts x symbols matrices,
+    per-lot scratch arrays) are freed before the next one: peak memory ~ a few chunk tables.
+    """
     rng = np.random.default_rng(np.random.SeedSequence(ctx.seed, spawn_key=(1, chunk_index)))
-    panel = ctx.panel
-    dates, closes = panel.dates, panel.closes
+    clients, acc = _households_and_accounts(ctx, rng, start, n)
+    accounts, pos = _positions(ctx, rng, acc)
+    tax_lots, buys = _tax_lots(ctx, rng, acc, pos)
+    transactions = _transactions(ctx, rng, acc, pos, buys)
+    restrictions = _restrictions(ctx, rng, acc, pos)
+    holdings = pd.DataFrame(
+        {
+            "account_id": _text(_take(acc.account_id, pos.account)),
+            "symbol": _text(_take(ctx.panel.symbols, pos.symbol)),
+            "quantity": pos.units / pos.scale,
+        }
+    )
+    return {
+        "clients": clients,
+        "accounts": accounts,
+        "holdings": holdings,
+        "tax_lots": tax_lots,
+        "restrictions": restrictions,
+        "transactions": transactions,
+    }
+
+
+def _households_and_accounts(
+    ctx: _Context, rng: np.random.Generator, start: int, n: int
+) -> tuple[pd.DataFrame, _Accounts]:
+    """Households (consecutive accounts, never straddling a chunk), clients, account basics."""
+    dates = ctx.panel.dates
     te = len(dates) - 1
     as_of = dates[-1]
-    symbols = np.array(panel.symbols, dtype=object)
-    account_no = start + 1 + np.arange(n)
-    account_id = _ids("A", account_no)
-
-    # ---- households: consecutive accounts, never straddling a chunk
     sizes = rng.choice(len(HOUSEHOLD_SIZE_P), size=n, p=HOUSEHOLD_SIZE_P) + 1
     ends = np.cumsum(sizes)
     k = int(np.searchsorted(ends, n)) + 1
@@ -435,6 +511,7 @@ def _generate_chunk(ctx: _Context, chunk_index: int, start: int, n: int) -> dict
     pos = np.arange(n) - hh_first[hh]
     hh_id = _ids("H", start + 1 + hh_first)  # named after the household's first account
     advisor = (rng.random(k) * ctx.n_advisors).astype(np.int64)  # same draws for any N
+    adv_id = _ids("ADV", advisor + 1, 5)
     age = np.clip(rng.normal(AGE_MEAN, AGE_SD, size=k), *AGE_BOUNDS)
     profile = np.clip(
         np.rint(3.3 - (age - 30.0) / 15.0 + rng.normal(0.0, 0.8, size=k)), 0, 4
@@ -448,32 +525,29 @@ def _generate_chunk(ctx: _Context, chunk_index: int, start: int, n: int) -> dict
     ]
     hh_wealth = rng.normal(0.0, VALUE_SIGMA / math.sqrt(2.0), size=k)
 
-    # ---- clients: 1-2 per household, numbered after the household's first account
+    # clients: 1-2 per household, numbered after the household's first account
     c_hh = np.repeat(np.arange(k), n_clients)
     c_rank = np.arange(len(c_hh)) - _offsets(n_clients)[c_hh]
-    c_age = np.where(
-        c_rank == 0, age[c_hh], np.clip(age[c_hh] + rng.normal(0, 4, len(c_hh)), 22, 95)
-    )
-    first_names = np.array(FIRST_NAMES, dtype=object)[
-        rng.integers(len(FIRST_NAMES), size=len(c_hh))
-    ]
+    spouse_age = np.clip(age[c_hh] + rng.normal(0, 4, len(c_hh)), 22, 95)
+    c_age = np.where(c_rank == 0, age[c_hh], spouse_age)
+    first = _take(FIRST_NAMES, rng.integers(len(FIRST_NAMES), size=len(c_hh)))
     as_of_year = int(str(as_of)[:4])
     clients = pd.DataFrame(
         {
-            "client_id": _ids("C", start + 1 + hh_first[c_hh] + c_rank),
-            "household_id": hh_id[c_hh],
-            "advisor_id": _ids("ADV", advisor[c_hh] + 1, 5),
-            "name": first_names + " " + np.array(LAST_NAMES, dtype=object)[hh_last[c_hh]],
-            "risk_profile": np.array(RISK_PROFILES, dtype=object)[profile[c_hh]],
+            "client_id": _text(_ids("C", start + 1 + hh_first[c_hh] + c_rank)),
+            "household_id": _text(_take(hh_id, c_hh)),
+            "advisor_id": _text(_take(adv_id, c_hh)),
+            "name": _text(
+                pc.binary_join_element_wise(first, _take(LAST_NAMES, hh_last[c_hh]), " ")
+            ),
+            "risk_profile": _text(_take(RISK_PROFILES, profile[c_hh])),
             "birth_year": (as_of_year - np.floor(c_age)).astype(np.int32),
-            "state": np.array(STATES, dtype=object)[hh_state[c_hh]],
+            "state": _text(_take(STATES, hh_state[c_hh])),
         }
     )
 
-    # ---- accounts
-    client_rank = pos % n_clients[hh]
+    account_no = start + 1 + np.arange(n)
     acct_type = rng.choice(len(ACCOUNT_TYPES), size=n, p=ACCOUNT_TYPE_P)
-    model = hh_model[hh]
     fractional = rng.random(n) < FRACTIONAL_P
     is_new = rng.random(n) < NEW_ACCOUNT_P
     log_value = (
@@ -494,12 +568,37 @@ def _generate_chunk(ctx: _Context, chunk_index: int, start: int, n: int) -> dict
         ),
     )
     opened_idx = np.minimum(np.searchsorted(dates, opened, side="left"), te - 1)
+    active = (~is_new) & ((rebal >= ctx.window_start) | (rng.random(n) < ACTIVE_P))
+    acc = _Accounts(
+        account_id=_ids("A", account_no),
+        household_id=_take(hh_id, hh),
+        household=hh,
+        model=hh_model[hh],
+        fractional=fractional,
+        is_new=is_new,
+        value0=value0,
+        rebal=rebal,
+        opened_idx=opened_idx,
+        active=active,
+        client_id=_ids("C", start + 1 + hh_first[hh] + pos % n_clients[hh]),
+        advisor_id=_take(adv_id, hh),
+        account_type=_take(ACCOUNT_TYPES, acct_type),
+        opened=opened,
+    )
+    return clients, acc
 
-    # ---- target weights at the last rebalance, with noise, legacy and missing positions
-    w = ctx.weights[model].copy()
-    cash_w = ctx.cash_weights[model].copy()
-    noisy = rng.random(n) < EXECUTION_NOISE_P
-    w *= np.where(noisy[:, None], np.exp(rng.normal(0.0, EXECUTION_NOISE_SIGMA, w.shape)), 1.0)
+
+def _positions(
+    ctx: _Context, rng: np.random.Generator, acc: _Accounts
+) -> tuple[pd.DataFrame, _Positions]:
+    """Target weights at the last rebalance (noise, legacy, missing), bought, then drifted."""
+    closes = ctx.panel.closes
+    te = len(closes) - 1
+    n = len(acc.model)
+    w = ctx.weights[acc.model]
+    cash_w = ctx.cash_weights[acc.model].copy()
+    noisy = np.flatnonzero(rng.random(n) < EXECUTION_NOISE_P)
+    w[noisy] *= np.exp(rng.normal(0.0, EXECUTION_NOISE_SIGMA, (len(noisy), w.shape[1])))
     w *= ((1.0 - cash_w) / w.sum(axis=1))[:, None]
     missing = (rng.random(n) < MISSING_POSITION_P) & ((w > 0).sum(axis=1) > 1)
     drop = _pick_masked(rng, w > 0)
@@ -513,160 +612,196 @@ def _generate_chunk(ctx: _Context, chunk_index: int, start: int, n: int) -> dict
     w[rows] *= (1.0 - legacy_w)[:, None]
     cash_w[rows] *= 1.0 - legacy_w
     w[rows, legacy_col[rows]] = legacy_w
-    w[is_new] = 0.0
+    w[acc.is_new] = 0.0
 
-    price_r = closes[rebal]  # (n x symbols)
-    scale = np.where(fractional[:, None], ctx.scale[None, :], ctx.whole_scale[None, :])
-    raw_q = value0[:, None] * w / price_r
+    # buy at the rebalance close: whole shares, 4 decimals if fractional, crypto 6 decimals
+    price_r = closes[acc.rebal]
+    scale = np.where(acc.fractional[:, None], ctx.scale[None, :], ctx.whole_scale[None, :])
+    raw_q = acc.value0[:, None] * w / price_r
+    del w
     units = np.floor(raw_q * scale + 1e-9).astype(np.int64)
-    quantity = units / scale
-    leftover = ((raw_q - quantity) * price_r).sum(axis=1)
-    cash = np.where(is_new, value0 * rng.uniform(0.3, 1.0, size=n), value0 * cash_w + leftover)
+    leftover = ((raw_q - units / scale) * price_r).sum(axis=1)
+    del raw_q, price_r
+    draw = rng.uniform(0.3, 1.0, size=n)
+    cash = np.where(acc.is_new, acc.value0 * draw, acc.value0 * cash_w + leftover)
     cash = np.floor(np.maximum(cash, 0.0) * 100.0) / 100.0
-    market_value = (quantity * closes[te]).sum(axis=1)
+    p_acct, p_sym = np.nonzero(units)
+    p_units = units[p_acct, p_sym]
+    p_scale = scale[p_acct, p_sym]
+    del units, scale
+    market_value = np.bincount(p_acct, weights=p_units / p_scale * closes[te, p_sym], minlength=n)
     total_value = cash + market_value
 
-    # ---- pending cash flows
+    # pending cash flows: deposits (+), withdrawals (-) never above the account's value
     u = rng.random(n)
     deposit = np.round(total_value * np.exp(rng.normal(-3.0, 0.8, size=n)), 2)
     withdrawal = -np.round(total_value * rng.uniform(*WITHDRAWAL_FRACTION, size=n), 2)
     pending = np.where(u < DEPOSIT_P, deposit, np.where(u > 1.0 - WITHDRAWAL_P, withdrawal, 0.0))
-    pending = np.where(is_new, np.round(value0 - cash, 2), pending)
+    pending = np.where(acc.is_new, np.round(acc.value0 - cash, 2), pending) + 0.0
 
+    rebalanced = np.where(acc.is_new, np.datetime64("NaT"), ctx.panel.dates[acc.rebal])
     accounts = pd.DataFrame(
         {
-            "account_id": account_id,
-            "household_id": hh_id[hh],
-            "client_id": _ids("C", start + 1 + hh_first[hh] + client_rank),
-            "advisor_id": _ids("ADV", advisor[hh] + 1, 5),
-            "account_type": np.array(ACCOUNT_TYPES, dtype=object)[acct_type],
-            "model_id": np.array(ctx.models.model_ids, dtype=object)[model],
+            "account_id": _text(acc.account_id),
+            "household_id": _text(acc.household_id),
+            "client_id": _text(acc.client_id),
+            "advisor_id": _text(acc.advisor_id),
+            "account_type": _text(acc.account_type),
+            "model_id": _text(_take(ctx.models.model_ids, acc.model)),
             "cash": cash,
-            "pending_cash_flow": pending + 0.0,
-            "fractional_shares": fractional,
-            "last_rebalanced": pd.Series(
-                np.where(is_new, np.datetime64("NaT"), dates[rebal]).astype("datetime64[s]")
-            ),
-            "opened": pd.Series(opened.astype("datetime64[D]").astype("datetime64[s]")),
+            "pending_cash_flow": pending,
+            "fractional_shares": acc.fractional,
+            "last_rebalanced": _days(rebalanced),
+            "opened": _days(acc.opened.astype("datetime64[D]")),
         }
     )
-
-    # ---- holdings: non-zero positions, ordered by account then symbol
-    h_acct, h_sym = np.nonzero(units)
-    h_units = units[h_acct, h_sym]
-    h_scale = scale[h_acct, h_sym]
-    holdings = pd.DataFrame(
-        {
-            "account_id": account_id[h_acct],
-            "symbol": symbols[h_sym],
-            "quantity": h_units / h_scale,
-        }
+    positions = _Positions(
+        account=p_acct,
+        symbol=p_sym,
+        units=p_units,
+        scale=p_scale,
+        legacy_col=legacy_col,
+        has_legacy=has_legacy,
     )
+    return accounts, positions
 
-    # ---- tax lots: 1-4 per position, integer split so lots sum exactly to the holding
-    active = (~is_new) & ((rebal >= ctx.window_start) | (rng.random(n) < ACTIVE_P))
-    n_lots = np.minimum(rng.choice(len(LOTS_P), size=len(h_acct), p=LOTS_P) + 1, h_units)
-    l_hold = np.repeat(np.arange(len(h_acct)), n_lots)
-    l_acct, l_sym = h_acct[l_hold], h_sym[l_hold]
+
+def _tax_lots(
+    ctx: _Context, rng: np.random.Generator, acc: _Accounts, pos: _Positions
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """1-4 lots per position, split in integer units so they sum exactly to the holding.
+
+    Returns the frame and the lots bought in the recent window (they are the BUY trades).
+    """
+    te = len(ctx.panel.dates) - 1
+    w0 = ctx.window_start
+    n_pos = len(pos.account)
+    n_lots = np.minimum(rng.choice(len(LOTS_P), size=n_pos, p=LOTS_P) + 1, pos.units)
+    first_lot = _offsets(n_lots)
+    l_hold = np.repeat(np.arange(n_pos), n_lots)
     share = rng.random(len(l_hold)) + 0.2
-    group_total = np.add.reduceat(share, _offsets(n_lots)) if len(l_hold) else share
-    l_units = np.floor(h_units[l_hold] * share / group_total[l_hold]).astype(np.int64)
-    remainder = h_units - np.add.reduceat(l_units, _offsets(n_lots)) if len(l_hold) else h_units
-    l_units[_offsets(n_lots)] += remainder
+    if len(l_hold):
+        share /= np.add.reduceat(share, first_lot)[l_hold]
+    l_units = np.floor(pos.units[l_hold] * share).astype(np.int64)
+    del share
+    if len(l_hold):
+        l_units[first_lot] += pos.units - np.add.reduceat(l_units, first_lot)
+    l_acct = pos.account[l_hold]
+    active = acc.active[l_acct]
     kind = rng.random(len(l_hold))
-    recent = active[l_acct] & (kind < RECENT_LOT_P)
+    recent = active & (kind < RECENT_LOT_P)
     at_rebalance = (~recent) & (kind > 1.0 - LOT_AT_REBALANCE_P)
-    lo = opened_idx[l_acct]
-    hi = np.where(active[l_acct], te - 1, ctx.window_start - 1)
-    l_date = _uniform_int(rng, lo, np.maximum(hi, lo))
-    l_date = np.where(
-        recent,
-        _uniform_int(rng, np.full(len(l_hold), ctx.window_start), np.full(len(l_hold), te - 1)),
-        l_date,
-    )
-    l_date = np.where(at_rebalance, rebal[l_acct], l_date)
-    keep = l_units > 0
-    l_acct, l_sym, l_units, l_date = l_acct[keep], l_sym[keep], l_units[keep], l_date[keep]
-    l_qty = l_units / scale[l_acct, l_sym]
-    l_price = closes[l_date, l_sym]
-    l_seq = _rank_in_group(l_acct, n) + 1
+    lo = acc.opened_idx[l_acct]
+    hi = np.where(active, te - 1, w0 - 1)
+    l_date = _uniform_int(rng, lo, np.maximum(hi, lo), len(l_hold))
+    recent_date = _uniform_int(rng, w0, te - 1, len(l_hold))
+    l_date = np.where(recent, recent_date, l_date)
+    l_date = np.where(at_rebalance, acc.rebal[l_acct], l_date)
+    del kind, recent, at_rebalance, lo, hi, recent_date, active
+    keep = np.flatnonzero(l_units > 0)
+    l_acct, l_units, l_date = l_acct[keep], l_units[keep], l_date[keep]
+    l_sym, l_scale = pos.symbol[l_hold[keep]], pos.scale[l_hold[keep]]
+    del l_hold, keep
+    l_qty = l_units / l_scale
+    l_price = ctx.panel.closes[l_date, l_sym]
+    account_of_lot = _take(acc.account_id, l_acct)
     tax_lots = pd.DataFrame(
         {
-            "account_id": account_id[l_acct],
-            "symbol": symbols[l_sym],
-            "lot_id": _suffixed(account_id[l_acct], l_seq, 3),
+            "account_id": _text(account_of_lot),
+            "symbol": _text(_take(ctx.panel.symbols, l_sym)),
+            "lot_id": _text(
+                _suffixed(account_of_lot, _rank_in_group(l_acct, len(acc.model)) + 1, 3)
+            ),
             "quantity": l_qty,
             "cost_basis": l_qty * l_price,
-            "acquired": pd.Series(dates[l_date].astype("datetime64[s]")),
+            "acquired": _days(ctx.panel.dates[l_date]),
         }
     )
+    buy = np.flatnonzero(l_date >= w0)
+    buys = {
+        "account": l_acct[buy],
+        "date": l_date[buy],
+        "symbol": l_sym[buy],
+        "quantity": l_qty[buy],
+        "price": l_price[buy],
+    }
+    return tax_lots, buys
 
-    # ---- transactions: BUYs = lots bought in the window; SELLs of part of a position
-    buy = l_date >= ctx.window_start
-    n_pos = np.bincount(h_acct, minlength=n)
-    n_sells = np.where(active & (n_pos > 0), rng.choice(len(SELLS_P), size=n, p=SELLS_P), 0)
+
+def _transactions(
+    ctx: _Context,
+    rng: np.random.Generator,
+    acc: _Accounts,
+    pos: _Positions,
+    buys: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """The last 60 days: the recent lots as BUYs, plus SELLs of part of a position."""
+    closes = ctx.panel.closes
+    te = len(closes) - 1
+    n = len(acc.model)
+    n_pos = np.bincount(pos.account, minlength=n)
+    n_sells = np.where(acc.active & (n_pos > 0), rng.choice(len(SELLS_P), size=n, p=SELLS_P), 0)
     s_acct = np.repeat(np.arange(n), n_sells)
-    s_row = _offsets(n_pos)[s_acct] + (rng.random(len(s_acct)) * n_pos[s_acct]).astype(np.int64)
-    s_sym = h_sym[s_row]
-    s_scale = h_scale[s_row]
-    s_units = np.maximum(
-        1, np.floor(h_units[s_row] * rng.uniform(*SELL_FRACTION, size=len(s_acct)))
-    )
-    s_date = _uniform_int(rng, np.full(len(s_acct), ctx.window_start), np.full(len(s_acct), te - 1))
-    s_acq = _uniform_int(rng, opened_idx[s_acct], s_date - 1)
-    s_qty = s_units / s_scale
+    m = len(s_acct)
+    s_row = _offsets(n_pos)[s_acct] + (rng.random(m) * n_pos[s_acct]).astype(np.int64)
+    s_sym = pos.symbol[s_row]
+    s_units = np.maximum(1.0, np.floor(pos.units[s_row] * rng.uniform(*SELL_FRACTION, size=m)))
+    s_date = _uniform_int(rng, ctx.window_start, te - 1, m)
+    s_acquired = _uniform_int(rng, acc.opened_idx[s_acct], s_date - 1, m)
+    s_qty = s_units / pos.scale[s_row]
     s_price = closes[s_date, s_sym]
-    t_acct = np.concatenate([l_acct[buy], s_acct])
-    t_date = np.concatenate([l_date[buy], s_date])
-    t_sym = np.concatenate([l_sym[buy], s_sym])
+    s_gain = s_qty * (s_price - closes[s_acquired, s_sym])
+
+    n_buys = len(buys["account"])
+    t_acct = np.concatenate([buys["account"], s_acct])
+    t_date = np.concatenate([buys["date"], s_date])
+    t_sym = np.concatenate([buys["symbol"], s_sym])
     order = np.lexsort((t_sym, t_date, t_acct))
     t_acct, t_date, t_sym = t_acct[order], t_date[order], t_sym[order]
-    t_side = np.concatenate([np.zeros(int(buy.sum()), bool), np.ones(len(s_acct), bool)])[order]
-    t_qty = np.concatenate([l_qty[buy], s_qty])[order]
-    t_price = np.concatenate([l_price[buy], s_price])[order]
-    t_gain = np.concatenate(
-        [np.full(int(buy.sum()), np.nan), s_qty * (s_price - closes[s_acq, s_sym])]
-    )[order]
-    transactions = pd.DataFrame(
+    sell = np.concatenate([np.zeros(n_buys, bool), np.ones(m, bool)])[order]
+    account_of_trade = _take(acc.account_id, t_acct)
+    account_digits = pc.utf8_slice_codeunits(account_of_trade, 1)  # A00000001 -> 00000001
+    return pd.DataFrame(
         {
-            "transaction_id": _suffixed(
-                _ids("T", account_no[t_acct]), _rank_in_group(t_acct, n) + 1, 3
+            "transaction_id": _text(
+                _suffixed(
+                    pc.binary_join_element_wise("T", account_digits, ""),
+                    _rank_in_group(t_acct, n) + 1,
+                    3,
+                )
             ),
-            "account_id": account_id[t_acct],
-            "household_id": hh_id[hh[t_acct]],
-            "symbol": symbols[t_sym],
-            "side": np.where(t_side, "SELL", "BUY").astype(object),
-            "quantity": t_qty,
-            "price": t_price,
-            "trade_date": pd.Series(dates[t_date].astype("datetime64[s]")),
-            "realized_gain": t_gain,
+            "account_id": _text(account_of_trade),
+            "household_id": _text(_take(acc.household_id, t_acct)),
+            "symbol": _text(_take(ctx.panel.symbols, t_sym)),
+            "side": _text(_take(("BUY", "SELL"), sell.astype(np.int64))),
+            "quantity": np.concatenate([buys["quantity"], s_qty])[order],
+            "price": np.concatenate([buys["price"], s_price])[order],
+            "trade_date": _days(ctx.panel.dates[t_date]),
+            "realized_gain": np.concatenate([np.full(n_buys, np.nan), s_gain])[order],
         }
     )
 
-    # ---- restrictions: a legacy holding (employer stock) or a model symbol
+
+def _restrictions(
+    ctx: _Context, rng: np.random.Generator, acc: _Accounts, pos: _Positions
+) -> pd.DataFrame:
+    """A few accounts restrict a legacy holding (employer stock) or a model symbol."""
+    n = len(acc.model)
     restricted = rng.random(n) < RESTRICTED_P
-    use_legacy = has_legacy & (rng.random(n) < 0.6)
-    model_pick = _pick_masked(rng, ctx.weights[model] > 0)
-    r_sym = np.where(use_legacy, legacy_col, model_pick)
-    r_rows = np.flatnonzero(restricted & (r_sym >= 0))
-    reason_legacy = np.array(LEGACY_REASONS, dtype=object)[
-        rng.integers(len(LEGACY_REASONS), size=n)
-    ]
-    reason_other = np.array(OTHER_REASONS, dtype=object)[rng.integers(len(OTHER_REASONS), size=n)]
+    use_legacy = pos.has_legacy & (rng.random(n) < 0.6)
+    model_pick = _pick_masked(rng, ctx.weights[acc.model] > 0)
+    symbol = np.where(use_legacy, pos.legacy_col, model_pick)
+    rows = np.flatnonzero(restricted & (symbol >= 0))
+    reason_legacy = rng.integers(len(LEGACY_REASONS), size=n)
+    reason_other = rng.integers(len(OTHER_REASONS), size=n)
     dnt = rng.random(n) < DO_NOT_TRADE_P
-    restrictions = pd.DataFrame(
+    reasons = (*LEGACY_REASONS, *OTHER_REASONS)
+    reason = np.where(use_legacy, reason_legacy, len(LEGACY_REASONS) + reason_other)
+    return pd.DataFrame(
         {
-            "account_id": account_id[r_rows],
-            "symbol": symbols[r_sym[r_rows]],
-            "restriction": np.where(dnt[r_rows], "do_not_trade", "restricted").astype(object),
-            "reason": np.where(use_legacy, reason_legacy, reason_other)[r_rows],
+            "account_id": _text(_take(acc.account_id, rows)),
+            "symbol": _text(_take(ctx.panel.symbols, symbol[rows])),
+            "restriction": _text(_take(("restricted", "do_not_trade"), dnt[rows].astype(np.int64))),
+            "reason": _text(_take(reasons, reason[rows])),
         }
     )
-    return {
-        "clients": clients,
-        "accounts": accounts,
-        "holdings": holdings,
-        "tax_lots": tax_lots,
-        "restrictions": restrictions,
-        "transactions": transactions,
-    }

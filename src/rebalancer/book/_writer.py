@@ -61,6 +61,7 @@ def write_book(
     rows: dict[str, int] = dict.fromkeys(BOOK_TABLES, 0)
     objects = accounts = n_chunks = 0
     chunk: BookChunk | None = first
+    del first
     while chunk is not None:
         for table, frame in chunk.tables.items():
             objects += len(lake.write(table, frame, name=part_name(chunk.index)))
@@ -69,6 +70,7 @@ def write_book(
         n_chunks += 1
         if progress:
             progress(accounts, total_accounts or accounts)
+        chunk = None  # free this chunk before the next one is generated
         chunk = next(iterator, None)
     return BookSummary(
         accounts=accounts, chunks=n_chunks, rows=rows, objects=objects, removed=removed

@@ -195,7 +195,8 @@ def _coerce(table: str, col: Column, series: pd.Series) -> pa.Array:
             raise _fail(table, col.name, row, f"not a timestamp ({_show(series.iloc[row])})")
     elif pa.types.is_date32(target):
         if pd.api.types.is_datetime64_any_dtype(series.dtype):
-            values = _utc_naive(series).dt.date
+            # day resolution in numpy (NaT stays null): no Python date object per row
+            values = _utc_naive(series).to_numpy().astype("datetime64[D]")
         elif series.map(lambda v: v is None or isinstance(v, date) or v != v).all():
             values = series.map(lambda v: v.date() if isinstance(v, datetime) else v)
         else:
