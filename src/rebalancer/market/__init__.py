@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rebalancer.market._backfill import BackfillResult, backfill, backfill_object_name
+from rebalancer.market._compact import CompactResult, compact_day, default_compaction_day
 from rebalancer.market._factory import SOURCES, get_provider
 from rebalancer.market._history import (
     HistoryProvider,
@@ -36,6 +37,7 @@ __all__ = [
     "JUMP_LIMITS",
     "SOURCES",
     "BackfillResult",
+    "CompactResult",
     "FetchResult",
     "HistoryProvider",
     "IngestSummary",
@@ -45,6 +47,8 @@ __all__ = [
     "YFinanceProvider",
     "backfill",
     "backfill_object_name",
+    "compact_day",
+    "default_compaction_day",
     "default_universe",
     "get_provider",
     "history_bars",

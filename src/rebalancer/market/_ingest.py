@@ -187,7 +187,7 @@ def parse_every(text: str) -> pd.Timedelta:
         value = pd.Timedelta(text.strip())
     except (ValueError, TypeError):
         raise ConfigError(f"--every must be a duration like 5m or 30s, got {text!r}") from None
-    if value <= pd.Timedelta(0):
+    if pd.isna(value) or value <= pd.Timedelta(0):
         raise ConfigError(f"--every must be positive, got {text!r}")
     return value
 

@@ -21,6 +21,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -244,7 +245,8 @@ class YFinanceProvider:
         }
         if interval == "1d":
             kwargs["start"], kwargs["end"] = start.date().isoformat(), end.date().isoformat()
-        with _capture_yfinance_log() as log:
+        with _capture_yfinance_log() as log, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # yfinance's pandas deprecation noise
             try:
                 frame = download(batch, **kwargs)
             except Exception as exc:
@@ -316,7 +318,10 @@ class YFinanceProvider:
             raise MarketDataError(
                 f"yfinance returned nothing for all {len(wanted)} symbol(s): {reasons[0]}"
             )
-        # rows outside the window stay, for validation to reject (OUT_OF_SLOT); a bar that
-        # is still forming never does
+        # Yahoo routinely returns bars after ``end`` (the forming bar, or later ones when a run
+        # is late): they belong to later slots, which fetch them themselves. Bars before
+        # ``start`` are not expected at all: they stay for validation to reject (OUT_OF_SLOT).
+        ts = bars["ts"].to_numpy(dtype="datetime64[us]")
+        bars = bars[ts < np.datetime64(hi.tz_localize(None), "us")]
         bars = complete_only(bars, interval, now if now is not None else pd.Timestamp.now("UTC"))
         return FetchResult(bars.reset_index(drop=True), failed)
