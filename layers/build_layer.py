@@ -78,14 +78,14 @@ PROVIDED_BY_MANAGED_LAYER = frozenset(
         "pandas",
         "pyarrow",
         "python-dateutil",
-        "pytz",
         "s3transfer",
         "six",
         "tzdata",
         "urllib3",
     }
 )
-"""Distributions the AWS SDK for pandas layer (or the Lambda runtime) already provides."""
+"""Distributions the AWS SDK for pandas layer (or the Lambda runtime) already provides.
+pytz is not among them: pandas 3 no longer depends on it, but yfinance imports it."""
 
 PURE_PYTHON_SDISTS = frozenset({"frozendict", "multitasking", "peewee"})
 """Built from their sdists as pure-Python wheels (see the module docstring, step 4)."""
