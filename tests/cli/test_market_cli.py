@@ -1,0 +1,194 @@
+"""`rebalancer ingest | compact | securities | backfill --source synthetic` as users run them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rebalancer.cli import app
+from rebalancer.lake import LocalLake
+
+CLI = [sys.executable, "-m", "rebalancer.cli"]
+AT = "2024-03-05T14:37:00Z"
+
+
+def env_for(lake: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REBALANCER_")}
+    env["REBALANCER_LAKE"] = str(lake)
+    env["COLUMNS"] = "200"
+    return env
+
+
+def invoke(lake: Path, *args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["--lake", str(lake), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def no_temp_files(root: Path) -> bool:
+    return not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_sigint_during_catch_up_finishes_the_slot_and_stops(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    proc = subprocess.Popen(
+        [*CLI, "ingest", "--source", "synthetic", "--every", "5m", "--at", AT, "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for(lake),
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # the first slot is done; the loop now catches up
+        assert '"rows_written": 40' in first
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped after the current slot" in err
+    assert "Traceback" not in err
+    written = LocalLake(lake)
+    objects = written.list_objects("market_prices")
+    # every object that exists is complete: 40 rows each (or 2 crypto rows after 16:00 NY)
+    frame = written.read("market_prices")
+    assert len(objects) == 1 + out.count("rows_written")
+    assert set(frame.groupby("ts").size()) <= {40, 2}
+    assert no_temp_files(lake)
+
+
+def test_sigint_in_live_mode_while_sleeping(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    proc = subprocess.Popen(
+        [*CLI, "ingest", "--source", "synthetic", "--every", "5m"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for(lake),
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "row(s) written" in line
+        time.sleep(0.5)  # now waiting for the next 5-minute boundary
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "stopped" in err
+    assert no_temp_files(lake)
+
+
+def test_two_processes_ingesting_the_same_slot_leave_each_row_once(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    LocalLake(lake)  # nothing yet: both processes seed securities and race on the slot
+    cmd = [*CLI, "ingest", "--source", "synthetic", "--once", "--at", AT]
+    procs = [subprocess.Popen(cmd, env=env_for(lake), stderr=subprocess.PIPE) for _ in range(2)]
+    for p in procs:
+        p.wait(timeout=120)
+        assert p.returncode == 0
+    result = LocalLake(lake).query(
+        "SELECT count(*) AS n, count(DISTINCT symbol) AS s FROM market_prices"
+    )
+    assert (result["n"].item(), result["s"].item()) == (40, 40)
+
+
+def test_ingest_then_compact_then_athena_sql(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    code, out, _ = invoke(
+        lake, "ingest", "--source", "synthetic", "--every", "5m", "--at", AT, "--max-slots", "3"
+    )
+    assert code == 0 and out.count("40 row(s) written") == 3
+    code, out, _ = invoke(lake, "compact", "--date", "2024-03-05")
+    assert code == 0 and "merged 3 slot object(s)" in out
+    code, out, _ = invoke(
+        lake,
+        "query",
+        "SELECT count(*) AS n, count(DISTINCT ts) AS slots FROM market_prices "
+        "WHERE dt = '2024-03-05' AND \"interval\" = '5m'",
+        "--format",
+        "csv",
+    )
+    assert code == 0 and out.splitlines()[1] == "120,3"
+    code, out, _ = invoke(lake, "compact", "--date", "2024-03-05")
+    assert code == 0 and "no slot objects" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "exit_code"),
+    [
+        (["ingest", "--once", "--every", "5m"], "either --once or --every", 2),
+        (["ingest", "--source", "nasdaq", "--once"], "unknown market data source", 2),
+        (["ingest", "--every", "never"], "--every must be a duration", 2),
+        (["compact", "--date", "yesterday"], "--date must be a day", 2),
+        (["backfill", "--source", "synthetic", "--interval", "1h"], "unsupported interval", 5),
+    ],
+)
+def test_bad_arguments_give_one_line(
+    tmp_path: Path, args: list[str], message: str, exit_code: int
+) -> None:
+    code, _out, err = invoke(tmp_path / "lake", *args)
+    assert code == exit_code
+    assert message in " ".join(err.split())
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2
+
+
+def test_securities_seed_and_list(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    lake = tmp_path / "lake"
+    extra = tmp_path / "extra.csv"
+    extra.write_text("symbol,name,asset_class,currency\nNVDA,NVIDIA,equity,USD\n")
+    monkeypatch.setenv("REBALANCER_SYMBOLS_FILE", str(extra))
+    code, out, _ = invoke(lake, "securities", "seed")
+    assert code == 0 and "seeded 42 securities" in out
+    code, out, _ = invoke(lake, "securities", "seed")
+    assert "already seeded" in out
+    code, out, _ = invoke(lake, "securities", "list", "--format", "csv")
+    assert code == 0 and "NVDA,NVIDIA,equity,USD,XNYS,True" in out
+
+
+def test_bad_symbols_file_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("symbol,name,asset_class,currency\nNVDA,NVIDIA,stonks,USD\n")
+    monkeypatch.setenv("REBALANCER_SYMBOLS_FILE", str(bad))
+    code, _, err = invoke(tmp_path / "lake", "securities", "seed")
+    assert code == 2
+    assert "line 2: unknown asset_class 'stonks'" in " ".join(err.split())
+
+
+def test_synthetic_daily_backfill_covers_every_universe_symbol(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    code, _out, err = invoke(
+        lake, "backfill", "--source", "synthetic", "--interval", "1d",
+        "--start", "2023-12-01", "--end", "2024-01-31",
+    )  # fmt: skip
+    assert code == 0, err
+    frame = LocalLake(lake).query(
+        "SELECT symbol, count(*) AS n FROM market_prices WHERE \"interval\" = '1d' GROUP BY 1"
+    )
+    securities = LocalLake(lake).read("securities")
+    priced = set(securities.loc[securities["asset_class"] != "cash", "symbol"])
+    assert set(frame["symbol"]) == priced
+    assert frame.set_index("symbol").loc["BTC-USD", "n"] == 62  # every calendar day
+    assert frame.set_index("symbol").loc["AGG", "n"] == 44  # weekdays only
+
+
+def test_synthetic_5m_backfill_writes_one_object_per_day(tmp_path: Path) -> None:
+    lake = tmp_path / "lake"
+    code, out, err = invoke(
+        lake, "backfill", "--source", "synthetic", "--interval", "5m",
+        "--start", "2024-03-04", "--end", "2024-03-05", "--symbols", "AAPL,BTC-USD",
+    )  # fmt: skip
+    assert code == 0, err
+    names = sorted(Path(k).name for k in LocalLake(lake).list_objects("market_prices"))
+    assert names == ["backfill-synthetic-5m.parquet"] * 2
+    assert "wrote 732 5m bars" in " ".join(out.split())  # (78 + 288) x 2 days
