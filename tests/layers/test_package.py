@@ -152,7 +152,6 @@ def test_real_package_runs_from_the_zip_with_bundled_resources(tmp_path: Path) -
 
 def test_real_repo_zip_excludes_tests_and_caches(tmp_path: Path) -> None:
     """Packaging the real tree (with whatever caches the checkout has) stays clean."""
-    (REPO_ROOT / "src" / "rebalancer" / "__pycache__").mkdir(exist_ok=True)
     entries = package.collect("rebalance_portfolio")
     assert {n for n in entries if n.startswith("lambdas/")} == {
         "lambdas/__init__.py",
