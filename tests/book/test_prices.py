@@ -126,3 +126,19 @@ def test_load_price_panel_takes_the_latest_daily_bar(lake: LocalLake) -> None:
 def test_load_price_panel_on_an_empty_lake(lake: LocalLake) -> None:
     with pytest.raises(MarketDataError, match="AAA, BBB"):
         load_price_panel(lake, ["BBB", "AAA"])
+
+
+def test_as_of_defaults_to_the_last_day_every_symbol_has_a_close() -> None:
+    raw = _panel(days=900)
+    raw.loc[raw.index[700] :, "AAA"] = np.nan  # e.g. bundled history ends, a backfill goes on
+    panel = prepare_panel(raw, ["AAA", "BBB"])
+    last_weekday = raw.index[:700][raw.index[:700].day_of_week < 5][-1]
+    assert panel.as_of == last_weekday.date()
+    assert prepare_panel(raw, ["BBB"]).as_of > panel.as_of  # only the required symbols count
+
+
+def test_stale_prices_are_never_frozen_forward() -> None:
+    raw = _panel(days=900)
+    raw.loc[raw.index[700] :, "AAA"] = np.nan
+    with pytest.raises(MarketDataError, match=r"prices end before as_of .* for AAA \(20"):
+        prepare_panel(raw, ["AAA", "BBB"], raw.index[-3].date())

@@ -19,6 +19,9 @@ from rebalancer.lake import Lake
 
 #: The panel must reach this far back before ``as_of`` (long-term lots need > 1 year).
 MIN_HISTORY_DAYS = 400
+#: A model symbol's last close may be this much older than ``as_of`` (holidays, a late feed);
+#: beyond it, forward-filling would freeze the price, so the generator refuses.
+MAX_STALE_DAYS = 10
 #: Lots are never dated more than this far back, however long the history.
 MAX_HISTORY_YEARS = 15
 
@@ -55,14 +58,17 @@ def prepare_panel(
 ) -> PricePanel:
     """Validate a raw close panel and cut it to the window the generator may use.
 
-    Weekend rows (crypto trades 24/7) are dropped, gaps forward-filled, and the window starts
-    where every required symbol has a price (at most :data:`MAX_HISTORY_YEARS` before
-    ``as_of``). Optional symbols without full coverage of that window are dropped.
+    ``as_of`` defaults to the last day every required symbol has a close (bundled history and
+    a synthetic backfill may end on different days). Weekend rows (crypto trades 24/7) are
+    dropped, gaps forward-filled, and the window starts where every required symbol has a
+    price (at most :data:`MAX_HISTORY_YEARS` before ``as_of``). Optional symbols without full
+    coverage of that window are dropped.
 
     Raises
     ------
     MarketDataError
-        A required symbol has no prices, or prices are not positive.
+        A required symbol has no prices, prices are not positive, or a required symbol's
+        prices end more than :data:`MAX_STALE_DAYS` before ``as_of``.
     ConfigError
         ``as_of`` is outside the panel or leaves less than :data:`MIN_HISTORY_DAYS` of history.
     """
@@ -84,13 +90,24 @@ def prepare_panel(
     values = frame.to_numpy(dtype="float64")
     if (values[np.isfinite(values)] <= 0).any():
         raise MarketDataError("the price panel has zero or negative closes")
+    ends = {s: frame[s].last_valid_index().date() for s in required}
+    common_end = min(ends.values(), default=frame.index[-1].date())
     frame = frame.ffill()
     frame = frame[frame.index.day_of_week < 5]
     first, last = frame.index[0].date(), frame.index[-1].date()
     if as_of is None:
-        as_of = last
+        as_of = min(common_end, last)  # the last day every model symbol has a close
     if not first <= as_of <= last:
         raise ConfigError(f"as_of {as_of} is outside the price history ({first} .. {last})")
+    stale = sorted(s for s, end in ends.items() if (as_of - end).days > MAX_STALE_DAYS)
+    if stale:
+        shown = ", ".join(f"{s} ({ends[s]})" for s in stale[:5]) + (
+            " ..." if len(stale) > 5 else ""
+        )
+        raise MarketDataError(
+            f"prices end before as_of {as_of} for {shown}: pass an earlier --as-of "
+            f"(every model symbol has prices until {common_end}) or backfill the missing days"
+        )
     frame = frame.loc[: pd.Timestamp(as_of)]
     complete = frame[list(required)].notna().all(axis=1) if required else frame.notna().any(axis=1)
     if not complete.any():
