@@ -49,10 +49,16 @@ def write_daily_objects(
     """Write ``bars`` one day at a time (bounded memory, visible progress); returns rows, keys."""
     stamp = ingested_at if ingested_at is not None else pd.Timestamp.now(tz="UTC")
     frame = bars.assign(ingested_at=stamp)
-    days = pd.DatetimeIndex(pd.to_datetime(frame["ts"], utc=True)).strftime("%Y-%m-%d")
-    groups = frame.groupby(days.to_numpy(), sort=True)
+    ts = pd.to_datetime(frame["ts"], utc=True).dt.tz_localize(None)
+    days = ts.to_numpy(dtype="datetime64[D]")
+    if days.size and (days == days[0]).all():  # one day (live slots, 5m backfill): no grouping
+        keys = lake.write("market_prices", frame, name=name)
+        if progress:
+            progress(1, 1)
+        return len(frame), keys
+    groups = frame.groupby(days, sort=True)
     total = groups.ngroups
-    keys: list[str] = []
+    keys = []
     for done, (_, day_rows) in enumerate(groups, start=1):
         keys.extend(lake.write("market_prices", day_rows, name=name))
         if progress:

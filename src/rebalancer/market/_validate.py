@@ -142,63 +142,68 @@ def validate_bars(
     for mask in reasons.values():
         bad_so_far |= mask
 
-    # duplicates among rows that are otherwise fine
+    # one sort of the otherwise-good rows by (symbol, interval, ts) serves both the duplicate
+    # check (equal keys are adjacent) and the jump check (predecessor = previous row)
     symbols = symbol_raw.astype(object).to_numpy()
-    keyed = pd.DataFrame(
-        {
-            "symbol": symbols,
-            "ts": ts,
-            "interval": interval,
-            "open": o,
-            "high": h,
-            "low": lo,
-            "close": c,
-            "volume": volume,
-        }
-    )
-    candidates = keyed[~bad_so_far]
-    dup_key = candidates.duplicated(["symbol", "ts", "interval"], keep=False)
-    exact_repeat = candidates.duplicated(keep="first")
-    conflict = pd.Series(False, index=candidates.index)
-    if dup_key.any():  # rare: only then pay for the group-wise comparison
-        dups = candidates[dup_key]
-        distinct = dups.groupby(["symbol", "ts", "interval"], sort=False, dropna=False)[
-            ["open", "high", "low", "close", "volume"]
-        ].transform("nunique", dropna=False)
-        conflict.loc[dups.index] = (distinct > 1).any(axis=1)
-    flag("DUPLICATE_CONFLICT", _expand(conflict.to_numpy(), ~bad_so_far, n))
-    flag("DUPLICATE", _expand((exact_repeat & ~conflict).to_numpy(), ~bad_so_far, n))
-    bad_so_far |= reasons["DUPLICATE_CONFLICT"] | reasons["DUPLICATE"]
+    sym_codes, sym_uniques = pd.factorize(symbols, use_na_sentinel=True)
+    int_codes, _ = pd.factorize(interval, use_na_sentinel=True)
+    ts_int = ts.view("int64")
+    cand = np.flatnonzero(~bad_so_far)
+    order = cand[np.lexsort((ts_int[cand], int_codes[cand], sym_codes[cand]))]
+    same_group = np.zeros(order.size, dtype=bool)
+    if order.size > 1:
+        same_group[1:] = (sym_codes[order][1:] == sym_codes[order][:-1]) & (
+            int_codes[order][1:] == int_codes[order][:-1]
+        )
+    same_key = same_group.copy()
+    same_key[1:] &= ts_int[order][1:] == ts_int[order][:-1]
+    keep = np.ones(order.size, dtype=bool)
+    if same_key.any():  # rare: only then compare the values inside each run of equal keys
+        run_id = np.cumsum(~same_key) - 1
+        run_start = np.flatnonzero(~same_key)
+        values = np.column_stack([o, h, lo, c, volume])[order]
+        first = values[run_start][run_id]
+        equal = (values == first) | (np.isnan(values) & np.isnan(first))
+        differs = ~equal.all(axis=1)
+        run_conflict = np.zeros(run_start.size, dtype=bool)
+        np.logical_or.at(run_conflict, run_id, differs)
+        run_size = np.bincount(run_id)
+        conflict = run_conflict[run_id] & (run_size[run_id] > 1)
+        repeat = same_key & ~conflict
+        flagged_conflict = np.zeros(n, dtype=bool)
+        flagged_conflict[order[conflict]] = True
+        flagged_repeat = np.zeros(n, dtype=bool)
+        flagged_repeat[order[repeat]] = True
+        flag("DUPLICATE_CONFLICT", flagged_conflict)
+        flag("DUPLICATE", flagged_repeat)
+        keep = ~(conflict | repeat)
+        order = order[keep]
+        same_group = _regroup(sym_codes[order], int_codes[order])
 
     # price jumps, per (symbol, interval) in time order
     classes_map = asset_classes or {}
-    mapped = pd.Series(symbols, dtype=object).map(classes_map).astype(object)
-    classes = mapped.where(mapped.notna(), "equity").to_numpy()
-    clean = np.flatnonzero(~bad_so_far)
-    if clean.size:
-        order = clean[np.lexsort((ts[clean], interval[clean].astype(str), symbols[clean]))]
-        sym_o, int_o, close_o = symbols[order], interval[order], c[order]
-        same = np.zeros(order.size, dtype=bool)
-        same[1:] = (sym_o[1:] == sym_o[:-1]) & (int_o[1:] == int_o[:-1])
+    class_of_code = np.array([classes_map.get(sym, "equity") for sym in sym_uniques] + ["equity"])
+    if order.size:
+        close_o = c[order]
         ref1 = np.full(order.size, np.nan)
         ref1[1:] = close_o[:-1]
-        ref1[~same] = np.nan
         if previous_close:
-            lake_prev = (
-                pd.Series(sym_o, dtype=object)
-                .map(dict(previous_close))
-                .to_numpy(dtype="float64", na_value=np.nan)
+            prev_of_code = np.array(
+                [previous_close.get(sym, np.nan) for sym in sym_uniques] + [np.nan],
+                dtype="float64",
             )
-            ref1 = np.where(same, ref1, lake_prev)
+            ref1 = np.where(same_group, ref1, prev_of_code[sym_codes[order]])
+        else:
+            ref1[~same_group] = np.nan
         ref2 = np.full(order.size, np.nan)
         ref2[1:] = ref1[:-1]
-        ref2[~same] = np.nan
-        limit = _jump_limit(classes[order], int_o)
+        ref2[~same_group] = np.nan
+        limit = _jump_limit(class_of_code[sym_codes[order]], interval[order])
         with np.errstate(invalid="ignore", divide="ignore"):
             jump1 = np.abs(close_o / ref1 - 1.0) > limit
             prev_flag = np.zeros(order.size, dtype=bool)
             prev_flag[1:] = jump1[:-1]
-            prev_flag &= same
+            prev_flag &= same_group
             back_to_normal = np.abs(close_o / ref2 - 1.0) <= limit
         jump = jump1 & ~(prev_flag & back_to_normal)
         flagged = np.zeros(n, dtype=bool)
@@ -237,10 +242,11 @@ def _non_empty_strings(values: pd.Series) -> np.ndarray:
     return (lengths.fillna(0) > 0).to_numpy(dtype=bool)
 
 
-def _expand(mask: np.ndarray, where: np.ndarray, n: int) -> np.ndarray:
-    full = np.zeros(n, dtype=bool)
-    full[np.flatnonzero(where)] = mask
-    return full
+def _regroup(sym_codes: np.ndarray, int_codes: np.ndarray) -> np.ndarray:
+    """True where a sorted row has the same (symbol, interval) as the row before it."""
+    same = np.zeros(sym_codes.size, dtype=bool)
+    same[1:] = (sym_codes[1:] == sym_codes[:-1]) & (int_codes[1:] == int_codes[:-1])
+    return same
 
 
 def _rejects(
