@@ -52,26 +52,22 @@ module "data_lake" {
 module "ingest" {
   source = "./modules/ingest"
 
-  name                      = local.name
-  partition                 = local.partition
-  region                    = local.region
-  account_id                = local.account_id
-  function_names            = local.function_names
-  fetch_market_data_zip     = local.fetch_market_data_zip
-  compact_zip               = local.compact_zip
-  layer_arns                = local.layer_arns
-  kms_key_arn               = module.data_lake.kms_key_arn
-  lake_uri                  = module.data_lake.lake_uri
-  lake_bucket_arn           = module.data_lake.lake_bucket_arn
-  lake_prefix               = module.data_lake.lake_prefix
-  athena_results_bucket_arn = module.data_lake.athena_results_bucket_arn
-  glue_database             = module.data_lake.glue_database
-  athena_workgroup          = module.data_lake.athena_workgroup
-  athena_workgroup_arn      = module.data_lake.athena_workgroup_arn
-  market_source             = var.market_source
-  compact_schedule          = var.compact_schedule
-  log_retention_days        = var.log_retention_days
-  alarm_actions             = local.alarm_actions
+  name                  = local.name
+  account_id            = local.account_id
+  function_names        = local.function_names
+  fetch_market_data_zip = local.fetch_market_data_zip
+  compact_zip           = local.compact_zip
+  layer_arns            = local.layer_arns
+  kms_key_arn           = module.data_lake.kms_key_arn
+  lake_uri              = module.data_lake.lake_uri
+  lake_bucket_arn       = module.data_lake.lake_bucket_arn
+  lake_prefix           = module.data_lake.lake_prefix
+  glue_database         = module.data_lake.glue_database
+  athena_workgroup      = module.data_lake.athena_workgroup
+  market_source         = var.market_source
+  compact_schedule      = var.compact_schedule
+  log_retention_days    = var.log_retention_days
+  alarm_actions         = local.alarm_actions
 }
 
 module "model_endpoint" {

@@ -3,9 +3,6 @@
 
 locals {
   lake_objects = "${var.lake_bucket_arn}/${var.lake_prefix}"
-  glue_catalog = "arn:${var.partition}:glue:${var.region}:${var.account_id}:catalog"
-  glue_db      = "arn:${var.partition}:glue:${var.region}:${var.account_id}:database/${var.glue_database}"
-  glue_tables  = "arn:${var.partition}:glue:${var.region}:${var.account_id}:table/${var.glue_database}/*"
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -27,8 +24,8 @@ data "aws_iam_policy_document" "lambda_assume" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# fetch_market_data: reads the lake (securities, latest bars) through Athena, writes
-# market_prices and ingest_rejects objects.
+# fetch_market_data: lists and reads the day's market_prices objects (to merge late bars into
+# the same slot object), writes market_prices and ingest_rejects. No Athena: it runs no SQL.
 # ---------------------------------------------------------------------------------------------
 
 resource "aws_iam_role" "fetch_market_data" {
@@ -63,66 +60,27 @@ data "aws_iam_policy_document" "fetch_market_data" {
   }
 
   statement {
-    sid       = "LakeBucketLocation"
-    actions   = ["s3:GetBucketLocation"]
-    resources = [var.lake_bucket_arn]
-  }
-
-  statement {
-    sid       = "ListLake"
+    sid       = "ListMarketTables"
     actions   = ["s3:ListBucket"]
     resources = [var.lake_bucket_arn]
 
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["${var.lake_prefix}/*"]
+      values = [
+        "${var.lake_prefix}/market_prices/*",
+        "${var.lake_prefix}/ingest_rejects/*",
+      ]
     }
   }
 
   statement {
-    sid       = "ReadLake"
-    actions   = ["s3:GetObject"]
-    resources = ["${local.lake_objects}/*"]
-  }
-
-  statement {
-    sid     = "WriteMarketTables"
-    actions = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    sid     = "ReadWriteMarketTables"
+    actions = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
     resources = [
       "${local.lake_objects}/market_prices/*",
       "${local.lake_objects}/ingest_rejects/*",
     ]
-  }
-
-  statement {
-    sid = "QueryWithAthena"
-    actions = [
-      "athena:GetQueryExecution",
-      "athena:GetQueryResults",
-      "athena:GetWorkGroup",
-      "athena:StartQueryExecution",
-      "athena:StopQueryExecution",
-    ]
-    resources = [var.athena_workgroup_arn]
-  }
-
-  statement {
-    sid       = "ReadCatalog"
-    actions   = ["glue:GetDatabase", "glue:GetPartitions", "glue:GetTable", "glue:GetTables"]
-    resources = [local.glue_catalog, local.glue_db, local.glue_tables]
-  }
-
-  statement {
-    sid       = "AthenaResultsBucket"
-    actions   = ["s3:GetBucketLocation", "s3:ListBucket"]
-    resources = [var.athena_results_bucket_arn]
-  }
-
-  statement {
-    sid       = "AthenaResultsObjects"
-    actions   = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
-    resources = ["${var.athena_results_bucket_arn}/results/*"]
   }
 }
 

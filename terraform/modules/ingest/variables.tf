@@ -3,16 +3,6 @@ variable "name" {
   type        = string
 }
 
-variable "partition" {
-  description = "AWS partition (aws, aws-cn, aws-us-gov)."
-  type        = string
-}
-
-variable "region" {
-  description = "AWS region (from aws_region)."
-  type        = string
-}
-
 variable "account_id" {
   description = "AWS account id (from aws_caller_identity)."
   type        = string
@@ -68,11 +58,6 @@ variable "lake_prefix" {
   type        = string
 }
 
-variable "athena_results_bucket_arn" {
-  description = "ARN of the Athena results bucket (the workgroup writes results there)."
-  type        = string
-}
-
 variable "glue_database" {
   description = "REBALANCER_GLUE_DATABASE."
   type        = string
@@ -80,11 +65,6 @@ variable "glue_database" {
 
 variable "athena_workgroup" {
   description = "REBALANCER_ATHENA_WORKGROUP."
-  type        = string
-}
-
-variable "athena_workgroup_arn" {
-  description = "ARN of the Athena workgroup."
   type        = string
 }
 
