@@ -414,7 +414,10 @@ def generate(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     rows = ", ".join(f"{table} {count:,}" for table, count in summary.rows.items())
-    console.print(f"wrote {summary.accounts:,} accounts in {summary.chunks} chunk(s): {rows}")
+    console.print(
+        f"wrote {summary.accounts:,} accounts as of {summary.as_of} in {summary.chunks} "
+        f"chunk(s): {rows}"
+    )
 
 
 def _iso_date(value: str | None, flag: str) -> date | None:

@@ -67,7 +67,7 @@ def test_generate_writes_the_book(priced_lake: Path, tmp_path: Path) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    assert "wrote 1,200 accounts in 3 chunk(s)" in result.stdout
+    assert "wrote 1,200 accounts as of 2022-12-28 in 3 chunk(s)" in result.stdout
     lake = LocalLake(priced_lake)
     counts = lake.query("SELECT account_type, count(*) AS n FROM accounts GROUP BY 1")
     assert counts["n"].sum() == 1200 and set(counts["account_type"]) == {"taxable", "ira", "roth"}

@@ -19,6 +19,7 @@ def test_round_trip_and_query(lake: LocalLake, panel: pd.DataFrame) -> None:
     )
     assert progress == [(250, 600), (500, 600), (600, 600)]
     assert summary.accounts == 600 and summary.chunks == 3
+    assert summary.as_of == chunks[0].as_of == max(panel.index[panel.index.day_of_week < 5]).date()
     for table in BOOK_TABLES:
         expected = sum(len(c.tables[table]) for c in chunks if table in c.tables)
         assert summary.rows[table] == expected

@@ -217,6 +217,7 @@ class BookChunk:
     index: int
     start: int
     stop: int
+    as_of: date
     tables: dict[str, pd.DataFrame] = field(repr=False)
 
     @property
@@ -321,7 +322,7 @@ def _chunks(ctx: _Context, n_accounts: int, chunk_size: int) -> Iterator[BookChu
                 "model_portfolios": ctx.models.frame(),
                 **tables,
             }
-        yield BookChunk(index=index, start=start, stop=stop, tables=tables)
+        yield BookChunk(index=index, start=start, stop=stop, as_of=ctx.panel.as_of, tables=tables)
         del tables  # the consumer holds the chunk; never keep two alive while generating
 
 

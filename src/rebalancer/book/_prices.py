@@ -29,7 +29,8 @@ _SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-^=]{0,19}$")
 
 BACKFILL_HINT = (
     "run `rebalancer backfill --source history` (stocks, factor ETFs) and "
-    "`rebalancer backfill --source synthetic --interval 1d` (bond ETFs, crypto, broad ETFs) first"
+    "`rebalancer backfill --source synthetic --interval 1d --exclude-history` (bond ETFs, crypto, "
+    "broad ETFs) first"
 )
 
 

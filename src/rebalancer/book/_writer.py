@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 
 from rebalancer.book._generator import BOOK_TABLES, BookChunk
 from rebalancer.lake import Lake
@@ -17,6 +18,7 @@ class BookSummary:
 
     accounts: int
     chunks: int
+    as_of: date | None = None
     rows: dict[str, int] = field(default_factory=dict)
     objects: int = 0
     removed: int = 0
@@ -58,6 +60,7 @@ def write_book(
     if first is None:
         return BookSummary(accounts=0, chunks=0)
     removed = clear_book(lake)
+    as_of = first.as_of
     rows: dict[str, int] = dict.fromkeys(BOOK_TABLES, 0)
     objects = accounts = n_chunks = 0
     chunk: BookChunk | None = first
@@ -73,5 +76,10 @@ def write_book(
         chunk = None  # free this chunk before the next one is generated
         chunk = next(iterator, None)
     return BookSummary(
-        accounts=accounts, chunks=n_chunks, rows=rows, objects=objects, removed=removed
+        accounts=accounts,
+        chunks=n_chunks,
+        as_of=as_of,
+        rows=rows,
+        objects=objects,
+        removed=removed,
     )
