@@ -25,7 +25,7 @@ schedule compacts yesterday, long after the last retry of yesterday's slots.
 
 Athena reading the Glue table directly does not apply the rule: between steps 2 and 3 (seconds,
 or until the re-run if killed) an Athena query on the raw table would count those rows twice.
-``market_prices_deduped`` in the README shows the one-line ``"$path"`` filter that closes it.
+The README shows an Athena view with the same rule (a ``"$path"`` filter) that closes it.
 """
 
 from __future__ import annotations

@@ -194,8 +194,8 @@ class SyntheticProvider:
             )
         return self._models[symbol]
 
-    def _log_paths(self, models: Sequence[SymbolModel], last_day: int) -> np.ndarray:
-        """log P(d) for days 0..last_day, one row per model (cached per symbol)."""
+    def _log_paths(self, models: Sequence[SymbolModel], last_day: int) -> None:
+        """Make sure log P(d) for days 0..last_day is cached for every model."""
         need = max(last_day, _day_number(ANCHOR)) + 1
         missing = [m for m in models if self._paths.get(m.symbol, np.empty(0)).size < need]
         if missing:
@@ -214,7 +214,11 @@ class SyntheticProvider:
             logp += base - logp[:, anchor : anchor + 1]
             for model, row in zip(missing, logp, strict=True):
                 self._paths[model.symbol] = row
-        return np.stack([self._paths[m.symbol][: last_day + 1] for m in models])
+
+    def _log_prices_at(self, models: Sequence[SymbolModel], days: np.ndarray) -> np.ndarray:
+        """log P at the given day numbers, shaped (models, days): only those columns are copied."""
+        self._log_paths(models, int(days.max()))
+        return np.stack([self._paths[m.symbol][days] for m in models])
 
     # ------------------------------------------------------------------ bars
     def _session_bars(
@@ -223,8 +227,8 @@ class SyntheticProvider:
         """Intraday (ts, open, high, low, close, volume) arrays shaped (symbols, days, bars)."""
         n_bars = CRYPTO_BARS if calendar == "24/7" else XNYS_BARS
         gap_share = 0.0 if calendar == "24/7" else GAP_SHARE
-        logp = self._log_paths(models, int(days.max()))
-        prev, close = logp[:, days - 1], logp[:, days]
+        both = self._log_prices_at(models, np.concatenate([days - 1, days]))
+        prev, close = both[:, : days.size], both[:, days.size :]
         keys = np.array([m.key for m in models], dtype=np.uint64)[:, None, None]
         bars = np.arange(n_bars, dtype=np.int64)
         counter = (days[:, None].astype(np.int64) << 10) | bars[None, :]

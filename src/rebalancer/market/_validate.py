@@ -23,7 +23,7 @@ A row can carry several codes (comma-separated). The raw row is kept as JSON.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,15 +68,23 @@ def _numeric(frame: pd.DataFrame, column: str, n: int) -> tuple[np.ndarray, np.n
     return values, bad
 
 
-def _jump_limit(classes: np.ndarray, interval: np.ndarray) -> np.ndarray:
-    limits = np.full(classes.shape, np.inf)
-    for name, table in JUMP_LIMITS.items():
-        at = interval == name
-        for asset_class, limit in table.items():
-            limits[at & (classes == asset_class)] = limit
-        default = at & np.isinf(limits)
-        limits[default] = table["equity"]
-    return limits
+def _limit_table(
+    intervals: Sequence[object], symbols: Sequence[object], classes: Mapping[str, str]
+) -> np.ndarray:
+    """Jump limit by (interval code, symbol code); the extra last row/column serves code -1."""
+    table = np.full((len(intervals) + 1, len(symbols) + 1), np.inf)
+    for i, interval in enumerate(intervals):
+        limits = JUMP_LIMITS.get(str(interval))
+        if limits is None:
+            continue
+        table[i, :-1] = [
+            limits.get(classes.get(str(sym), "equity"), limits["equity"]) for sym in symbols
+        ]
+    return table
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def validate_bars(
@@ -107,12 +115,10 @@ def validate_bars(
     flag("MISSING_VALUE", ts_raw.isna().to_numpy())
     flag("BAD_TYPE", np.isnat(ts) & ts_raw.notna().to_numpy())
 
-    interval = (
-        frame["interval"].astype(object).to_numpy()
-        if "interval" in frame
-        else np.full(n, None, dtype=object)
-    )
-    flag("BAD_INTERVAL", ~np.isin(interval, list(INTERVALS)))
+    interval_raw = frame["interval"] if "interval" in frame else pd.Series([None] * n, dtype=object)
+    int_codes, int_uniques = pd.factorize(interval_raw, use_na_sentinel=True)
+    known_interval = np.array([u in INTERVALS for u in int_uniques] + [False])  # [-1]: missing
+    flag("BAD_INTERVAL", ~known_interval[int_codes])
 
     prices = {}
     for column in _PRICES:
@@ -144,9 +150,7 @@ def validate_bars(
 
     # one sort of the otherwise-good rows by (symbol, interval, ts) serves both the duplicate
     # check (equal keys are adjacent) and the jump check (predecessor = previous row)
-    symbols = symbol_raw.astype(object).to_numpy()
-    sym_codes, sym_uniques = pd.factorize(symbols, use_na_sentinel=True)
-    int_codes, _ = pd.factorize(interval, use_na_sentinel=True)
+    sym_codes, sym_uniques = pd.factorize(symbol_raw, use_na_sentinel=True)
     ts_int = ts.view("int64")
     cand = np.flatnonzero(~bad_so_far)
     order = cand[np.lexsort((ts_int[cand], int_codes[cand], sym_codes[cand]))]
@@ -181,8 +185,7 @@ def validate_bars(
         same_group = _regroup(sym_codes[order], int_codes[order])
 
     # price jumps, per (symbol, interval) in time order
-    classes_map = asset_classes or {}
-    class_of_code = np.array([classes_map.get(sym, "equity") for sym in sym_uniques] + ["equity"])
+    limits = _limit_table(int_uniques, sym_uniques, asset_classes or {})
     if order.size:
         close_o = c[order]
         ref1 = np.full(order.size, np.nan)
@@ -198,7 +201,7 @@ def validate_bars(
         ref2 = np.full(order.size, np.nan)
         ref2[1:] = ref1[:-1]
         ref2[~same_group] = np.nan
-        limit = _jump_limit(class_of_code[sym_codes[order]], interval[order])
+        limit = limits[int_codes[order], sym_codes[order]]
         with np.errstate(invalid="ignore", divide="ignore"):
             jump1 = np.abs(close_o / ref1 - 1.0) > limit
             prev_flag = np.zeros(order.size, dtype=bool)
@@ -216,9 +219,9 @@ def validate_bars(
     good_idx = np.flatnonzero(~rejected)
     good = pd.DataFrame(
         {
-            "symbol": symbols[good_idx],
+            "symbol": symbol_raw.iloc[good_idx].reset_index(drop=True),
             "ts": ts[good_idx],
-            "interval": interval[good_idx],
+            "interval": interval_raw.iloc[good_idx].reset_index(drop=True),
             "open": o[good_idx],
             "high": h[good_idx],
             "low": lo[good_idx],
@@ -228,7 +231,10 @@ def validate_bars(
         },
         columns=BAR_COLUMNS,
     )
-    return Validated(good, _rejects(frame, reasons, rejected, ts, interval, source, rejected_at))
+    interval_of = np.array([*map(_text_or_none, int_uniques), None], dtype=object)
+    return Validated(
+        good, _rejects(frame, reasons, rejected, ts, interval_of[int_codes], source, rejected_at)
+    )
 
 
 def _non_empty_strings(values: pd.Series) -> np.ndarray:
