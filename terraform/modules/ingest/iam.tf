@@ -3,6 +3,10 @@
 
 locals {
   lake_objects = "${var.lake_bucket_arn}/${var.lake_prefix}"
+
+  # Tables fetch_market_data touches: securities (read, seeded once when empty), the day's
+  # market_prices objects (read to merge late bars into the same slot) and ingest_rejects.
+  fetch_tables = ["securities", "market_prices", "ingest_rejects"]
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -24,8 +28,8 @@ data "aws_iam_policy_document" "lambda_assume" {
 }
 
 # ---------------------------------------------------------------------------------------------
-# fetch_market_data: lists and reads the day's market_prices objects (to merge late bars into
-# the same slot object), writes market_prices and ingest_rejects. No Athena: it runs no SQL.
+# fetch_market_data: reads and writes objects of its three tables straight on S3 (see
+# local.fetch_tables). No Athena or Glue: it runs no SQL.
 # ---------------------------------------------------------------------------------------------
 
 resource "aws_iam_role" "fetch_market_data" {
@@ -60,27 +64,21 @@ data "aws_iam_policy_document" "fetch_market_data" {
   }
 
   statement {
-    sid       = "ListMarketTables"
+    sid       = "ListIngestTables"
     actions   = ["s3:ListBucket"]
     resources = [var.lake_bucket_arn]
 
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values = [
-        "${var.lake_prefix}/market_prices/*",
-        "${var.lake_prefix}/ingest_rejects/*",
-      ]
+      values   = [for table in local.fetch_tables : "${var.lake_prefix}/${table}/*"]
     }
   }
 
   statement {
-    sid     = "ReadWriteMarketTables"
-    actions = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
-    resources = [
-      "${local.lake_objects}/market_prices/*",
-      "${local.lake_objects}/ingest_rejects/*",
-    ]
+    sid       = "ReadWriteIngestTables"
+    actions   = ["s3:AbortMultipartUpload", "s3:GetObject", "s3:PutObject"]
+    resources = [for table in local.fetch_tables : "${local.lake_objects}/${table}/*"]
   }
 }
 
