@@ -260,3 +260,16 @@ def test_missing_model_prices_fail_before_any_chunk(panel: pd.DataFrame) -> None
 def test_negative_seed_is_rejected(panel: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="seed"):
         generate_book(10, seed=-1, prices=panel)
+
+
+def test_tiny_chunks_still_make_a_valid_book(panel: pd.DataFrame) -> None:
+    chunks = list(generate_book(5, seed=3, prices=panel, chunk_size=1))
+    assert [c.start for c in chunks] == [0, 1, 2, 3, 4]
+    accounts = pd.concat([c.tables["accounts"] for c in chunks], ignore_index=True)
+    assert accounts["account_id"].tolist() == [f"A{i:08d}" for i in range(1, 6)]
+    assert accounts["household_id"].tolist() == [f"H{i:08d}" for i in range(1, 6)]
+    assert set(chunks[0].tables) == {
+        "advisors", "model_portfolios", "clients", "accounts", "holdings", "tax_lots",
+        "restrictions", "transactions",
+    }  # fmt: skip
+    assert "advisors" not in chunks[1].tables

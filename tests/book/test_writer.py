@@ -60,3 +60,12 @@ def test_a_failing_generator_deletes_nothing(lake: LocalLake, panel: pd.DataFram
     with pytest.raises(RuntimeError, match="boom"):
         write_book(lake, broken())
     assert len(lake.read("accounts")) == 100
+
+
+def test_only_book_tables_are_cleared(lake: LocalLake, panel: pd.DataFrame) -> None:
+    from tests.conftest import sample_frame
+
+    prices = lake.write("market_prices", sample_frame("market_prices", 6))
+    write_book(lake, generate_book(50, seed=2, prices=panel, chunk_size=50))
+    write_book(lake, generate_book(20, seed=2, prices=panel, chunk_size=50))
+    assert lake.list_objects("market_prices") == sorted(prices)
