@@ -1,0 +1,236 @@
+"""Batch and single-account recommendation: tables in, trade and account frames out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.engine._arrays import (
+    BLOCKED_RESTRICTED,
+    BLOCKED_WASH_SALE,
+    CASH_SHORT,
+    NO_IMPROVEMENT,
+    SHORTFALL,
+    SKIPPED_COST,
+    TRIGGERED,
+    BookArrays,
+    RebalanceResult,
+    reason_codes,
+)
+from rebalancer.engine._book import build_book
+from rebalancer.engine._policy import Policy
+from rebalancer.engine._sizing import rebalance
+from rebalancer.errors import InvalidAccountError
+
+#: Bumped whenever the engine can produce different trades for the same input.
+ENGINE_VERSION = "1.0.0"
+
+_REASONS = np.array([reason_codes(i) for i in range(128)], dtype=object)
+_STATUS_NAMES = {
+    TRIGGERED: "TRIGGERED",
+    CASH_SHORT: "CASH_SHORT",
+    SHORTFALL: "WITHDRAWAL_SHORTFALL",
+    NO_IMPROVEMENT: "NO_IMPROVEMENT",
+    SKIPPED_COST: "SKIPPED_SMALL_OR_COSTLY",
+    BLOCKED_RESTRICTED: "BLOCKED_RESTRICTED",
+    BLOCKED_WASH_SALE: "BLOCKED_WASH_SALE",
+}
+_STATUS = np.array([reason_codes(i, _STATUS_NAMES) for i in range(128)], dtype=object)
+
+TRADE_COLUMNS = [
+    "account_id", "symbol", "side", "quantity", "price", "value", "est_tax", "realized_gain",
+    "cost", "reason", "lots", "target_weight", "post_weight", "drift_before", "drift_after",
+]  # fmt: skip
+ACCOUNT_COLUMNS = [
+    "account_id", "status", "trades", "account_value", "cash_before", "cash_after",
+    "drift_before", "drift_after", "turnover",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """Trades (one row per trade), a summary per account, and the rejected accounts."""
+
+    trades: pd.DataFrame
+    accounts: pd.DataFrame
+    rejected: pd.DataFrame
+
+    def summary(self) -> dict[str, Any]:
+        """Counts for a one-line report."""
+        turnover = float(self.trades["value"].sum()) if len(self.trades) else 0.0
+        total = float(self.accounts["account_value"].clip(lower=0).sum())
+        return {
+            "accounts": len(self.accounts),
+            "accounts_traded": int((self.accounts["trades"] > 0).sum()),
+            "trades": len(self.trades),
+            "rejected": len(self.rejected),
+            "turnover_usd": turnover,
+            "turnover_pct": 100.0 * turnover / total if total > 0 else 0.0,
+        }
+
+
+def trades_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
+    """One row per trade (``quantity`` and ``value`` positive, ``side`` BUY or SELL)."""
+    r, c = np.nonzero(result.quantity)
+    signed = result.quantity[r, c]
+    k = book.shape[1]
+    lots = book.lots
+    sold = result.lot_sold
+    taken = sold > 0
+    lot_text = pd.Series(dtype=object, index=pd.Index([], dtype=np.int64))
+    if taken.any():
+        key = (lots.row * k + lots.col)[taken]
+        text = (
+            pd.Series(lots.lot_id[taken]).astype(str)
+            + ":"
+            + pd.Series(np.round(sold[taken], 6)).astype(str)
+        )
+        lot_text = text.groupby(key).agg(";".join)
+    lots_col = pd.Series(r * k + c).map(lot_text).astype(object).fillna("").to_numpy(dtype=object)
+    return pd.DataFrame(
+        {
+            "account_id": book.account_id[r],
+            "symbol": book.symbol[r, c],
+            "side": np.where(signed > 0, "BUY", "SELL").astype(object),
+            "quantity": np.abs(signed),
+            "price": book.price[r, c],
+            "value": np.abs(result.value[r, c]),
+            "est_tax": result.est_tax[r, c],
+            "realized_gain": result.realized_gain[r, c],
+            "cost": result.cost[r, c],
+            "reason": _REASONS[result.reason[r, c].astype(np.int64) & 127],
+            "lots": lots_col,
+            "target_weight": result.target_weight[r, c],
+            "post_weight": result.post_weight[r, c],
+            "drift_before": result.drift_before[r],
+            "drift_after": result.drift_after[r],
+        },
+        columns=TRADE_COLUMNS,
+    )
+
+
+def accounts_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
+    """One row per account: status codes, cash and drift before and after, turnover."""
+    value = result.account_value
+    traded = np.abs(result.value).sum(axis=1)
+    return pd.DataFrame(
+        {
+            "account_id": book.account_id,
+            "status": _STATUS[result.status.astype(np.int64) & 127],
+            "trades": (result.quantity != 0).sum(axis=1),
+            "account_value": value,
+            "cash_before": result.cash_before,
+            "cash_after": result.cash_after,
+            "drift_before": result.drift_before,
+            "drift_after": result.drift_after,
+            "turnover": np.divide(traded, value, out=np.zeros_like(value), where=value > 0),
+        },
+        columns=ACCOUNT_COLUMNS,
+    )
+
+
+def rebalance_batch(
+    book: BookArrays, policy: Policy, *, chunk_size: int = 16_384
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rebalance every account, ``chunk_size`` accounts per vectorized step (bounds memory).
+
+    Chunks are trimmed to their own widest account, and results do not depend on the chunking
+    (row sums are padding-invariant), so any ``chunk_size`` gives the same trades.
+    """
+    n = book.shape[0]
+    trades, accounts = [], []
+    for start in range(0, max(n, 1), chunk_size):
+        index = np.arange(start, min(start + chunk_size, n), dtype=np.int64)
+        chunk = _trim(book.rows(index)) if (start > 0 or n > chunk_size) else _trim(book)
+        result = rebalance(chunk, policy)
+        trades.append(trades_frame(chunk, result))
+        accounts.append(accounts_frame(chunk, result))
+    trade_frame = pd.concat(trades, ignore_index=True)
+    account_frame = pd.concat(accounts, ignore_index=True)
+    text = ["account_id", "symbol", "side", "reason", "lots"]
+    return (
+        trade_frame.astype(dict.fromkeys(text, "str")),
+        account_frame.astype({"account_id": "str", "status": "str"}),
+    )
+
+
+def _trim(book: BookArrays) -> BookArrays:
+    """Drop trailing all-padding slot columns (a narrow chunk computes on narrow arrays)."""
+    if book.shape[0] == 0:
+        return book
+    used = np.flatnonzero(book.valid.any(axis=0))
+    width = int(used[-1]) + 1 if used.size else 0
+    if width == book.shape[1]:
+        return book
+    values: dict[str, Any] = {
+        name: (arr[:, :width] if isinstance(arr, np.ndarray) and arr.ndim == 2 else arr)
+        for name, arr in vars(book).items()
+    }
+    return BookArrays(**values)
+
+
+def recommend_book(
+    accounts: pd.DataFrame,
+    model_portfolios: pd.DataFrame,
+    holdings: pd.DataFrame,
+    prices: Mapping[str, float] | pd.Series,
+    *,
+    as_of: pd.Timestamp | str,
+    securities: pd.DataFrame | None = None,
+    tax_lots: pd.DataFrame | None = None,
+    restrictions: pd.DataFrame | None = None,
+    transactions: pd.DataFrame | None = None,
+    policy: Policy | None = None,
+    chunk_size: int = 16_384,
+) -> Recommendation:
+    """Batch path: validate the book, skip and report invalid accounts, rebalance the rest.
+
+    One bad account never fails the run: it is listed in ``rejected`` with its reason.
+    """
+    policy = policy or Policy()
+    book = build_book(
+        accounts, model_portfolios, holdings, prices, as_of=as_of, securities=securities,
+        tax_lots=tax_lots, restrictions=restrictions, transactions=transactions, policy=policy,
+    )  # fmt: skip
+    trades, summary = rebalance_batch(book.arrays, policy, chunk_size=chunk_size)
+    return Recommendation(trades=trades, accounts=summary, rejected=book.rejected)
+
+
+def recommend_account(
+    account: Mapping[str, Any] | pd.Series | pd.DataFrame,
+    holdings: pd.DataFrame,
+    model_portfolios: pd.DataFrame,
+    prices: Mapping[str, float] | pd.Series,
+    *,
+    as_of: pd.Timestamp | str,
+    securities: pd.DataFrame | None = None,
+    tax_lots: pd.DataFrame | None = None,
+    restrictions: pd.DataFrame | None = None,
+    transactions: pd.DataFrame | None = None,
+    policy: Policy | None = None,
+) -> Recommendation:
+    """Single-account path (for the API): the batch path on a one-account book.
+
+    ``transactions`` should hold the household's recent trades (wash-sale scope). Raises
+    :class:`InvalidAccountError` naming the account if its data cannot be rebalanced.
+    """
+    if isinstance(account, pd.DataFrame):
+        frame = account.reset_index(drop=True)
+    elif isinstance(account, pd.Series):
+        frame = account.to_frame().T.reset_index(drop=True)
+    else:
+        frame = pd.DataFrame([dict(account)])
+    if len(frame) != 1:
+        raise InvalidAccountError(f"expected exactly one account, got {len(frame)}")
+    account_id = str(frame.loc[0, "account_id"])
+    rec = recommend_book(
+        frame, model_portfolios, holdings, prices, as_of=as_of, securities=securities,
+        tax_lots=tax_lots, restrictions=restrictions, transactions=transactions, policy=policy,
+    )  # fmt: skip
+    if len(rec.rejected):
+        raise InvalidAccountError(f"account {account_id}: {rec.rejected.loc[0, 'reason']}")
+    return rec

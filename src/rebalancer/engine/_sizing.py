@@ -1,0 +1,439 @@
+"""The rebalancing pipeline on dense arrays: triggers, cash-flow first, partial rebalance,
+trade sizing, funding, whole-share fill, lots and the final drift check.
+
+Every step is a numpy expression over all accounts at once; the only loops are over the
+whole-share fill rounds (bounded by ``Policy.max_fill_rounds``) and over lot ranks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from rebalancer.engine._arrays import (
+    BLOCKED_RESTRICTED,
+    BLOCKED_WASH_SALE,
+    CASH_DEPLOY,
+    CASH_RAISE,
+    CASH_SHORT,
+    DRIFT_BUY,
+    DRIFT_SELL,
+    FORCED,
+    LEFTOVER_FILL,
+    NO_IMPROVEMENT,
+    SHORTFALL,
+    SKIPPED_COST,
+    TRIGGERED,
+    WITHDRAWAL,
+    BookArrays,
+    RebalanceResult,
+)
+from rebalancer.engine._bands import (
+    WEIGHT_EPS,
+    band_width,
+    calendar_due,
+    out_of_band,
+    rule_fires,
+    shrink_factor,
+    threshold_breached,
+)
+from rebalancer.engine._costs import trade_cost, worth_trading
+from rebalancer.engine._drift import Array, BoolArray, rowsum, total_drift, weights
+from rebalancer.engine._policy import Policy
+from rebalancer.engine._tax import LotArrays, blocked_quantity, lot_facts, sell_lots
+
+_UNIT_EPS = 1e-9  # share-count tolerance before floor/ceil (float noise, not a real fraction)
+_CASH_EPS = 1e-6  # USD tolerance on cash comparisons
+_BUY_BITS = CASH_DEPLOY | DRIFT_BUY | LEFTOVER_FILL
+_SELL_BITS = CASH_RAISE | WITHDRAWAL | FORCED | DRIFT_SELL
+
+
+def _safe_div(num: Array, den: Array) -> Array:
+    return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
+
+
+def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
+    """Rebalance every account of ``book`` under ``policy``. Pure: same input, same output.
+
+    Runs the one-pass pipeline again on the accounts that traded, as if their trades had been
+    executed (up to ``policy.max_passes``), and nets the passes: whole-share rounding and
+    funding limits can leave a pass short of its goal, and the result should be a fixed point
+    (rebalancing a freshly rebalanced account yields nothing).
+    """
+    first = _one_pass(book, policy)
+    net = first.quantity.copy()
+    reason = first.reason.astype(np.int64)
+    status = first.status.astype(np.int64)
+    state, last, rows = book, first, np.arange(book.shape[0])
+    extra = False
+    for _ in range(policy.max_passes - 1):
+        moved = (last.quantity != 0).any(axis=1) & ((last.status & SHORTFALL) == 0)
+        if not moved.any():
+            break
+        sub = np.flatnonzero(moved)
+        state = advance(state, last).rows(sub)
+        rows = rows[sub]
+        last = _one_pass(state, policy, first.account_value[rows])
+        net[rows] += last.quantity
+        reason[rows] |= last.reason.astype(np.int64)
+        status[rows] |= last.status.astype(np.int64) & ~(CASH_SHORT | SHORTFALL)
+        extra = True
+    if not extra:
+        return first
+    price = np.where(book.valid, book.price, 1.0)
+    net = np.where(np.abs(net * price) < _CASH_EPS, 0.0, net)
+    return _finalize(book, policy, net, reason, status & ~(NO_IMPROVEMENT | SHORTFALL))
+
+
+def advance(book: BookArrays, result: RebalanceResult) -> BookArrays:
+    """The book after executing ``result``: positions, cash, lots and calendar updated."""
+    lots = book.lots
+    price = np.where(book.valid, book.price, 1.0)
+    remaining = np.maximum(lots.quantity - result.lot_sold, 0.0)
+    kept_cost = _safe_div(lots.cost_basis * remaining, lots.quantity)
+    br, bc = np.nonzero((result.quantity > 0) & book.taxable[:, None])
+    bought = result.quantity[br, bc]
+    new_lots = LotArrays(
+        row=np.concatenate([lots.row, br]).astype(np.int64),
+        col=np.concatenate([lots.col, bc]).astype(np.int64),
+        lot_id=np.concatenate([lots.lot_id, np.full(br.size, "(new)", dtype=object)]),
+        quantity=np.concatenate([remaining, bought]),
+        cost_basis=np.concatenate([kept_cost, bought * price[br, bc]]),
+        age_days=np.concatenate([lots.age_days, np.zeros(br.size)]),
+    )
+    traded = (result.quantity != 0).any(axis=1)
+    return dataclasses.replace(
+        book,
+        quantity=np.where(book.valid, book.quantity + result.quantity, 0.0),
+        cash=result.cash_after,
+        cash_flow=np.zeros_like(book.cash_flow),
+        days_since_rebalance=np.where(traded, 0.0, book.days_since_rebalance),
+        lots=new_lots,
+    )
+
+
+def _one_pass(
+    book: BookArrays, policy: Policy, reserve_base: Array | None = None
+) -> RebalanceResult:
+    """One pass of the pipeline over every account.
+
+    ``reserve_base``: account values the cash floor is a fraction of (later passes keep the
+    first pass's floor, not one shrunk by the costs already paid).
+    """
+    n, k = book.shape
+    valid = book.valid
+    price = np.where(valid, book.price, 1.0)
+    qty = np.where(valid, book.quantity, 0.0)
+    x = qty * price
+    cash0 = book.cash + book.cash_flow
+
+    # Effective targets: the model, with its cash sleeve lifted to the reserve.
+    tc_model = book.cash_target
+    tc = np.maximum(tc_model, policy.cash_reserve)
+    lift = np.where(tc_model < 1, (1 - tc) / np.where(tc_model < 1, 1 - tc_model, 1.0), 0.0)
+    t = np.where(valid, book.target, 0.0) * lift[:, None]
+    w, wc, value = weights(x, cash0)
+    base = value if reserve_base is None else reserve_base
+    floor = policy.cash_reserve * np.maximum(base, 0.0)
+
+    # What can move: restrictions, do-not-trade, wash-sale blocks, loss lots.
+    lots = book.lots
+    _, lot_ok = lot_facts(lots, price, book.wash_loss_block)
+    sellable_q = np.where(
+        valid & ~book.do_not_trade,
+        np.maximum(qty - blocked_quantity(lots, lot_ok, (n, k)), 0.0),
+        0.0,
+    )
+    # Whole-share slots sell whole units, unless the whole (possibly fractional) holding goes.
+    whole_cap = np.floor(sellable_q + _UNIT_EPS)
+    full = sellable_q >= qty - _UNIT_EPS
+    sellable_q = np.where(book.fractional | full, sellable_q, np.minimum(whole_cap, sellable_q))
+    sellable_v = sellable_q * price
+    can_buy = valid & ~book.restricted & ~book.do_not_trade & ~book.wash_buy_block
+    can_sell = sellable_q > 0
+    # Pinned sleeves cannot reach their target: do-not-trade, a blocked buy of an underweight,
+    # or a target below the part that cannot be sold (loss lots in a wash-sale window). They
+    # keep the weight they can reach; the rest of the model scales to what is left.
+    safe_value = np.where(value > 0, value, 1.0)[:, None]
+    min_w = np.where(value[:, None] > 0, (qty - sellable_q) * price / safe_value, 0.0)
+    pinned = valid & (book.do_not_trade | (~can_buy & (w < t)) | (t < min_w - WEIGHT_EPS))
+    pinned_w = np.where(book.do_not_trade | (~can_buy & (w < t)), w, np.maximum(min_w, 0.0))
+    tradable = valid & ~book.do_not_trade
+    frozen_w = rowsum(np.where(pinned, pinned_w, 0.0))
+    frozen_t = rowsum(np.where(pinned, t, 0.0))
+    room = 1.0 - frozen_t
+    has_room = room > WEIGHT_EPS
+    scale = np.where(has_room, np.maximum(1.0 - frozen_w, 0.0) / np.where(has_room, room, 1.0), 0.0)
+    ta = np.where(pinned, pinned_w, t * scale[:, None])
+    tca = np.where(has_room, tc * scale, np.maximum(1.0 - frozen_w, 0.0))
+
+    # Triggers.
+    width, cash_width = band_width(ta, policy), band_width(tca, policy)
+    # Whole shares cannot land closer than a share to a target: a sleeve within one share of
+    # its band counts as inside, or a band narrower than a share would trigger on every run.
+    share_w = np.where(valid & ~book.fractional, price / safe_value, 0.0)
+    trigger_width = width + share_w
+    threshold = threshold_breached(
+        out_of_band(w - ta, trigger_width, tradable),
+        np.abs(wc - tca) > cash_width + WEIGHT_EPS,
+        total_drift(w, ta, wc, tca),
+        policy,
+    )
+    calendar = calendar_due(book.days_since_rebalance, policy)
+    cash_short = cash0 < floor - _CASH_EPS
+    live = value > 0
+    triggered = cash_short | (live & rule_fires(threshold, calendar, policy))
+
+    # Phase A, cash flow first: excess cash buys underweights, a cash need sells overweights.
+    tgt = ta * value[:, None]
+    cash_goal = np.maximum(tca * value, floor)
+    excess = np.where(triggered, cash0 - cash_goal, 0.0)
+    deficit = np.where(tradable & can_buy, np.maximum(tgt - x, 0.0), 0.0)
+    fill = np.minimum(1.0, _safe_div(np.maximum(excess, 0.0), rowsum(deficit)))
+    buy_a = deficit * fill[:, None]
+    surplus = np.where(tradable & can_sell, np.minimum(np.maximum(x - tgt, 0.0), sellable_v), 0.0)
+    trim = np.minimum(1.0, _safe_div(np.maximum(-excess, 0.0), rowsum(surplus)))
+    sell_a = surplus * trim[:, None]
+    # Still below the floor (a withdrawal bigger than cash + overweights): sell pro rata.
+    rest = np.where(can_sell, sellable_v - sell_a, 0.0)
+    n_rest = rowsum(rest > 0)
+    short = np.where(cash_short, np.maximum(floor - cash0 - rowsum(sell_a), 0.0), 0.0)
+    short_gross = np.where(
+        short > 0, (short + policy.fee_per_trade * n_rest) / (1 - policy.spread_bps * 1e-4), 0.0
+    )
+    forced = rest * np.minimum(1.0, _safe_div(short_gross, rowsum(rest)))[:, None]
+    d_a = buy_a - sell_a - forced
+
+    # Phase B: still out of band (or calendar) -> shrink every deviation by the same factor.
+    xa = x + d_a
+    cash_a = cash0 - rowsum(d_a)
+    wa, wca, _ = weights(xa, cash_a)
+    dev_a = np.concatenate([wa - ta, (wca - tca)[:, None]], axis=1)
+    width_all = np.concatenate([width, cash_width[:, None]], axis=1)
+    tradable_all = np.concatenate([tradable, np.ones((n, 1), dtype=bool)], axis=1)
+    threshold_a = threshold_breached(
+        out_of_band(dev_a[:, :k], trigger_width, tradable),
+        np.abs(dev_a[:, k]) > cash_width + WEIGHT_EPS,
+        total_drift(wa, ta, wca, tca),
+        policy,
+    )
+    need_b = triggered & live & rule_fires(threshold_a, calendar, policy)
+    lam = shrink_factor(dev_a, width_all, tradable_all, policy, total_drift(wa, ta, wca, tca))
+    goal = tgt + lam[:, None] * (xa - tgt)
+    # Cash the buys may not dip below: the (partial) cash goal, never less than the floor.
+    cash_keep = np.maximum(
+        np.where(need_b, tca * value + lam * (cash_a - tca * value), cash_goal), floor
+    )
+    d_b = np.where(tradable & need_b[:, None], goal - xa, 0.0)
+    d_b = np.where(
+        d_b > 0,
+        np.where(can_buy, d_b, 0.0),
+        np.maximum(d_b, -np.maximum(sellable_v - sell_a - forced, 0.0)),
+    )
+    desired = d_a + d_b
+
+    reason = np.zeros((n, k), dtype=np.int8)
+    flow_out = (book.cash_flow < 0)[:, None]
+    reason |= np.where(buy_a > _CASH_EPS, CASH_DEPLOY, 0).astype(np.int8)
+    raised = (sell_a + forced) > _CASH_EPS
+    reason |= np.where(raised, np.where(flow_out, WITHDRAWAL, CASH_RAISE), 0).astype(np.int8)
+    reason |= np.where(forced > _CASH_EPS, FORCED, 0).astype(np.int8)
+    reason |= np.where(d_b > _CASH_EPS, DRIFT_BUY, 0).astype(np.int8)
+    reason |= np.where(d_b < -_CASH_EPS, DRIFT_SELL, 0).astype(np.int8)
+
+    status = np.where(triggered, TRIGGERED, 0) | np.where(cash_short, CASH_SHORT, 0)
+    # Report blocks that stop a sleeve from leaving the band it is outside of (model targets).
+    model_width = band_width(t, policy)
+    wanted_buy = valid & (t - w > model_width + WEIGHT_EPS)
+    wanted_sell = valid & (w - t > model_width + WEIGHT_EPS)
+    status |= np.where(
+        (wanted_buy & (book.restricted | book.do_not_trade) | wanted_sell & book.do_not_trade).any(
+            axis=1
+        ),
+        BLOCKED_RESTRICTED,
+        0,
+    )
+    status |= np.where(
+        (wanted_buy & book.wash_buy_block).any(axis=1)
+        | (wanted_sell & (sellable_q < qty - _UNIT_EPS) & ~book.do_not_trade).any(axis=1),
+        BLOCKED_WASH_SALE,
+        0,
+    )
+
+    # Minimum trade value and cost/benefit (sales that fix a cash shortfall are exempt).
+    exempt = (desired < 0) & cash_short[:, None]
+    keep = exempt | (
+        (np.abs(desired) >= policy.min_trade_value) & worth_trading(x - tgt, desired, policy)
+    )
+    status |= np.where((~keep & (np.abs(desired) > _CASH_EPS)).any(axis=1), SKIPPED_COST, 0)
+    desired = np.where(keep, desired, 0.0)
+
+    # Units: fractional where allowed; whole shares round sales down (up when cash is short)
+    # and buys down, so no sale overshoots its target and no buy overspends.
+    frac = book.fractional
+    sell_units = np.maximum(-desired, 0.0) / price
+    buy_units = np.maximum(desired, 0.0) / price
+    whole_sell = np.where(
+        forced > _CASH_EPS, np.ceil(sell_units - _UNIT_EPS), np.floor(sell_units + _UNIT_EPS)
+    )
+    sell_q = np.minimum(np.where(frac, sell_units, whole_sell), sellable_q)
+    sell_all = (sell_units > 0) & (sell_units >= sellable_q * (1 - 1e-9))
+    sell_q = np.where(sell_all, sellable_q, sell_q)
+    buy_q = np.where(frac, buy_units, np.floor(buy_units + _UNIT_EPS))
+    sell_v = sell_q * price
+    small_sell = (sell_v < policy.min_trade_value) & ~exempt
+    sell_q = np.where(small_sell | (sell_v <= trade_cost(sell_v, sell_q > 0, policy)), 0.0, sell_q)
+    buy_q = np.where(buy_q * price < policy.min_trade_value, 0.0, buy_q)
+
+    # Funding: buys never take cash below the floor; scale them down if they would.
+    sell_v = sell_q * price
+    cash_s = cash0 + rowsum(sell_v) - rowsum(trade_cost(sell_v, sell_q > 0, policy))
+    budget = cash_s - cash_keep
+    buy_v = buy_q * price
+    spend = rowsum(buy_v) + rowsum(trade_cost(buy_v, buy_q > 0, policy))
+    over = spend > budget
+    if over.any():
+        n_buys = rowsum(buy_q > 0)
+        gross = rowsum(buy_v) * (1 + policy.spread_bps * 1e-4)
+        f = np.clip(_safe_div(budget - policy.fee_per_trade * n_buys, gross), 0.0, 1.0)
+        f = f * (1 - 1e-12)
+        scaled = np.where(frac, buy_q * f[:, None], np.floor(buy_q * f[:, None]))
+        buy_q = np.where(over[:, None], scaled, buy_q)
+        buy_q = np.where(buy_q * price < policy.min_trade_value, 0.0, buy_q)
+
+    buy_q = _fill_leftover(
+        buy_q, sell_q, price, x, tgt, value, cash_s, cash_keep,
+        tradable & can_buy & ~frac & triggered[:, None] & live[:, None], policy, reason,
+    )  # fmt: skip
+
+    return _finalize(book, policy, buy_q - sell_q, reason, status, base)
+
+
+def _finalize(
+    book: BookArrays,
+    policy: Policy,
+    signed: Array,
+    reason: np.ndarray,
+    status: np.ndarray,
+    reserve_base: Array | None = None,
+) -> RebalanceResult:
+    """Values, costs, cash, drift and lots of the final trades.
+
+    Drops an account's trades if they would not reduce total drift (a cash shortfall excepted).
+    """
+    n, k = book.shape
+    valid = book.valid
+    price = np.where(valid, book.price, 1.0)
+    x = np.where(valid, book.quantity, 0.0) * price
+    cash0 = book.cash + book.cash_flow
+    tc_model = book.cash_target
+    tc = np.maximum(tc_model, policy.cash_reserve)
+    lift = np.where(tc_model < 1, (1 - tc) / np.where(tc_model < 1, 1 - tc_model, 1.0), 0.0)
+    t = np.where(valid, book.target, 0.0) * lift[:, None]
+    w, wc, value = weights(x, cash0)
+    drift_before = total_drift(w, t, wc, tc)
+    base = value if reserve_base is None else reserve_base
+    floor = policy.cash_reserve * np.maximum(base, 0.0)
+    cash_short = cash0 < floor - _CASH_EPS
+    lots = book.lots
+    gain_per_unit, lot_ok = lot_facts(lots, price, book.wash_loss_block)
+    trade_v = signed * price
+    cost = trade_cost(trade_v, signed != 0, policy)
+    cash_after = cash0 - rowsum(trade_v) - rowsum(cost)
+    w_post, wc_post, _ = weights(x + trade_v, cash_after)
+    drift_after = total_drift(w_post, t, wc_post, tc)
+    worse = ~cash_short & (drift_after > drift_before + WEIGHT_EPS) & (signed != 0).any(axis=1)
+    if worse.any():
+        signed = np.where(worse[:, None], 0.0, signed)
+        trade_v = signed * price
+        cost = trade_cost(trade_v, signed != 0, policy)
+        cash_after = cash0 - rowsum(trade_v) - rowsum(cost)
+        w_post, wc_post, _ = weights(x + trade_v, cash_after)
+        drift_after = total_drift(w_post, t, wc_post, tc)
+    status |= np.where(worse, NO_IMPROVEMENT, 0)
+    status |= np.where(cash_short & (cash_after < floor - _CASH_EPS), SHORTFALL, 0)
+    reason = np.where(signed > 0, reason & _BUY_BITS, np.where(signed < 0, reason & _SELL_BITS, 0))
+
+    # Lots of taxable sales.
+    sold_units = np.where(book.taxable[:, None], np.maximum(-signed, 0.0), 0.0)
+    sale = sell_lots(lots, sold_units, gain_per_unit, lot_ok, policy)
+    flat = lots.row * k + lots.col
+    realized = np.bincount(flat, weights=sale.gain, minlength=n * k).astype(float).reshape(n, k)
+    est_tax = np.bincount(flat, weights=sale.tax, minlength=n * k).astype(float).reshape(n, k)
+
+    return RebalanceResult(
+        quantity=signed,
+        value=trade_v,
+        cost=cost,
+        est_tax=est_tax,
+        realized_gain=realized,
+        reason=reason.astype(np.int8),
+        post_weight=w_post,
+        target_weight=t,
+        drift_before=drift_before,
+        drift_after=drift_after,
+        cash_before=cash0,
+        cash_after=cash_after,
+        account_value=value,
+        status=status.astype(np.int8),
+        lot_sold=sale.sold,
+    )
+
+
+def _fill_leftover(
+    buy_q: Array,
+    sell_q: Array,
+    price: Array,
+    x: Array,
+    tgt: Array,
+    value: Array,
+    cash_after_sales: Array,
+    cash_keep: Array,
+    candidate: BoolArray,
+    policy: Policy,
+    reason: np.ndarray,
+) -> Array:
+    """Spend whole-share leftovers on the most underweight sleeve, round after round.
+
+    Each round buys, per account, as many whole shares of its most underweight affordable
+    sleeve as the deficit holds (at least one). Like PyPortfolioOpt's greedy second pass,
+    but only on sleeves still below target and only
+    with cash above the account's cash goal, so each share bought lowers total drift (the
+    cash sleeve drops by the share's price, the sleeve's deviation by at most as much).
+    """
+    sp = policy.spread_bps * 1e-4
+    buy_q = buy_q.copy()
+    bought_v = buy_q * price
+    spend = rowsum(bought_v) + rowsum(trade_cost(bought_v, buy_q > 0, policy))
+    cap = cash_after_sales - spend - cash_keep
+    deficit = tgt - (x + bought_v - sell_q * price)
+    rows = np.flatnonzero(candidate.any(axis=1) & (cap > 0))
+    for _ in range(policy.max_fill_rounds):
+        if rows.size == 0:
+            break
+        p = price[rows]
+        new = buy_q[rows] == 0
+        unit = p * (1 + sp) + np.where(new, policy.fee_per_trade, 0.0)
+        d = deficit[rows]
+        ok = candidate[rows] & (d > WEIGHT_EPS * value[rows, None]) & (unit <= cap[rows, None])
+        removed = d - np.abs(d - p)
+        ok &= ~new | (
+            (p >= policy.min_trade_value)
+            & (removed * policy.drift_value_bps * 1e-4 >= policy.fee_per_trade + sp * p)
+        )
+        score = np.where(ok, d, -np.inf)
+        j = np.argmax(score, axis=1)
+        has = np.isfinite(score[np.arange(rows.size), j])
+        kept = np.flatnonzero(has)
+        rows, j = rows[has], j[has]
+        # As many whole shares as the deficit holds (at least one), as far as cash allows.
+        p_j = price[rows, j]
+        first = unit[kept, j]
+        more = np.floor(np.maximum(cap[rows] - first, 0.0) / (p_j * (1 + sp)))
+        count = 1.0 + np.minimum(np.maximum(np.floor(deficit[rows, j] / p_j) - 1.0, 0.0), more)
+        buy_q[rows, j] += count
+        deficit[rows, j] -= count * p_j
+        cap[rows] -= first + (count - 1.0) * p_j * (1 + sp)
+        reason[rows, j] |= LEFTOVER_FILL
+    return buy_q
