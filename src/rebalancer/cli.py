@@ -406,7 +406,7 @@ def generate(
     from rebalancer.book import DEFAULT_MODELS, check_size, generate_book, load_price_panel
     from rebalancer.book import write_book as run_write_book
 
-    check_size(accounts, chunk_size)
+    check_size(accounts, chunk_size, seed)
     snapshot = _iso_date(as_of, "--as-of")
     lake = open_lake()
     prices = load_price_panel(lake, DEFAULT_MODELS.symbols)
@@ -426,6 +426,66 @@ def generate(
         f"wrote {summary.accounts:,} accounts as of {summary.as_of} in {summary.chunks} "
         f"chunk(s): {rows}"
     )
+
+
+@app.command()
+@handle_errors
+def recommend(
+    all_accounts: Annotated[bool, typer.Option("--all", help="Every account of the book.")] = False,
+    account: Annotated[str | None, typer.Option("--account", help="One account id.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Price time, UTC (default: the newest bar's close)."),
+    ] = None,
+    band: Annotated[str | None, typer.Option(help="absolute | relative | hybrid.")] = None,
+    relative_band: Annotated[float | None, typer.Option(help="Fraction of target.")] = None,
+    absolute_band: Annotated[float | None, typer.Option(help="Band (floor), points.")] = None,
+    max_total_drift: Annotated[float | None, typer.Option(help="Total-drift trigger.")] = None,
+    trigger: Annotated[
+        str | None, typer.Option(help="threshold | calendar | calendar_threshold.")
+    ] = None,
+    calendar_days: Annotated[int | None, typer.Option(help="Calendar period, days.")] = None,
+    rebalance_to: Annotated[str | None, typer.Option(help="target | band_edge | halfway.")] = None,
+    cash_reserve: Annotated[float | None, typer.Option(help="Cash floor, fraction.")] = None,
+    min_trade_value: Annotated[float | None, typer.Option(help="Smallest trade, USD.")] = None,
+    fee: Annotated[float | None, typer.Option(help="Fee per trade, USD.")] = None,
+    spread_bps: Annotated[float | None, typer.Option(help="Spread cost, bps.")] = None,
+    drift_value_bps: Annotated[float | None, typer.Option(help="Benefit per $ fixed, bps.")] = None,
+    lot_method: Annotated[str | None, typer.Option(help="tax_aware | hifo | fifo.")] = None,
+    strict: Annotated[bool, typer.Option(help="Fail if any account is invalid.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Do not write.")] = False,
+) -> None:
+    """Recommend trades and write them to the recommendations table (one object per run)."""
+    from rebalancer.engine import Policy
+    from rebalancer.errors import ConfigError
+    from rebalancer.recommend import run_recommendations
+
+    if all_accounts == (account is not None):
+        raise ConfigError("give exactly one of --all or --account ID")
+    policy = Policy.from_options(
+        band=band, relative_band=relative_band, absolute_band=absolute_band,
+        max_total_drift=max_total_drift, trigger=trigger, calendar_days=calendar_days,
+        rebalance_to=rebalance_to, cash_reserve=cash_reserve, min_trade_value=min_trade_value,
+        fee_per_trade=fee, spread_bps=spread_bps, drift_value_bps=drift_value_bps,
+        lot_method=lot_method,
+    )  # fmt: skip
+    with err_console.status("recommending..."):
+        result = run_recommendations(
+            open_lake(), as_of=as_of, account_id=account, policy=policy, write=not dry_run,
+            strict=strict,
+        )  # fmt: skip
+    s = result.summary()
+    console.print(
+        f"run {s['run_id']} as of {s['as_of']}: {s['accounts']:,} account(s), "
+        f"{s['accounts_traded']:,} traded, {s['trades']:,} trade(s), turnover "
+        f"${s['turnover_usd']:,.2f} ({s['turnover_pct']:.2f}%)"
+        + ("" if dry_run or not result.keys else f"; wrote {len(result.keys)} object(s)")
+    )
+    rejected = result.recommendation.rejected
+    if len(rejected):
+        err_console.print(f"[yellow]skipped {len(rejected):,} invalid account(s):[/]")
+        for row in rejected.head(5).itertuples(index=False):
+            err_console.print(f"  account {row.account_id}: {row.reason}", highlight=False)
 
 
 def _iso_date(value: str | None, flag: str) -> date | None:

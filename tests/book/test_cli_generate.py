@@ -95,6 +95,8 @@ def test_as_of_option_moves_the_snapshot(priced_lake: Path, tmp_path: Path) -> N
         (["--accounts", "-3"], "--accounts must be positive"),
         (["--accounts", "10000001"], "above the cap of 10,000,000"),
         (["--accounts", "10", "--chunk-size", "0"], "--chunk-size must be between"),
+        (["--accounts", "10", "--chunk-size", "5000000"], "--chunk-size must be between"),
+        (["--accounts", "10", "--seed", "-1"], "--seed must be a non-negative integer"),
         (["--accounts", "10", "--as-of", "2031-02-30"], "--as-of must be a date"),
         (["--accounts", "10", "--as-of", "2030-01-01"], "outside the price history"),
         (["--accounts", "10", "--as-of", "2021-12-01"], "needs 400"),
@@ -122,6 +124,8 @@ def test_missing_prices_name_the_symbols_and_the_backfill(tmp_path: Path) -> Non
 
 
 def test_empty_lake_fails_cleanly(tmp_path: Path) -> None:
+    code, _, err = _invoke(tmp_path / "empty", "--accounts", "10", "--seed", "-2")
+    assert code == 2 and "--seed must be a non-negative integer" in err  # checked before I/O
     code, _, err = _invoke(tmp_path / "empty", "--accounts", "10")
     assert code == 5 and "no daily prices for AAPL, AGG" in err
     assert np.all([line.startswith("error:") for line in err.strip().splitlines()])

@@ -154,8 +154,12 @@ class _Context:
     window_start: int  # first trading-day index of the recent-transactions window
 
 
-def check_size(n_accounts: int, chunk_size: int) -> None:
-    """Reject account counts and chunk sizes the generator will not attempt."""
+def check_size(n_accounts: int, chunk_size: int, seed: int | None = None) -> None:
+    """Reject account counts, chunk sizes (and seeds) the generator will not attempt."""
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0
+    ):
+        raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
     if isinstance(n_accounts, bool) or not isinstance(n_accounts, int | np.integer):
         raise ConfigError(f"--accounts must be an integer, got {n_accounts!r}")
     if n_accounts <= 0:
@@ -214,9 +218,7 @@ def generate_book(
         Bad sizes, missing prices, ``as_of`` outside the panel. Raised on the call, before
         the first chunk, not lazily.
     """
-    check_size(n_accounts, chunk_size)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"--seed must be a non-negative integer, got {seed!r}")
+    check_size(n_accounts, chunk_size, seed)
     panel = prepare_panel(prices, models.symbols, as_of)
     ctx = _context(int(seed), panel, models, n_accounts)
     return _chunks(ctx, int(n_accounts), int(chunk_size))
