@@ -37,6 +37,7 @@ fmt: setup
 
 bench: setup  ## benchmarks; results go to benchmarks/results/*.json and the README table
 	$(PY) benchmarks/bench_lake_query.py
+	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_generate.py
 
 # checkov lives in its own tool env: it pins an old boto3 and ships its own hcl2.
