@@ -48,7 +48,7 @@ $(CHECKOV): | $(UV)
 checkov: $(CHECKOV)  ## checkov on terraform/ (zero failed checks; skips are inline with reasons)
 	$(CHECKOV) --directory terraform --framework terraform --compact --quiet --skip-download
 
-tf-check: checkov  ## terraform fmt + checkov (no init/validate/plan: provider downloads are blocked here)
+tf-check: checkov  ## terraform fmt + checkov (terraform validate runs in tests/terraform, on the local provider mirror)
 	$(TERRAFORM) fmt -check -recursive terraform
 
 layer: setup  ## Lambda layer of runtime deps for python3.12/x86_64 -> dist/layer/ (+ .sha256)

@@ -13,7 +13,7 @@ locals {
   )
 
   # Region, account and partition always come from the provider's credentials.
-  region     = data.aws_region.current.region
+  region     = data.aws_region.current.name
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
 

@@ -30,7 +30,7 @@ def test_aws_provider_pinned_in_every_module(all_modules: dict[str, Module]) -> 
         terraform = clean(module.files["versions.tf"]["terraform"][0])
         providers = terraform["required_providers"][0]["aws"]
         assert providers["source"] == "hashicorp/aws", name
-        assert re.fullmatch(r"~> 6\.\d+", providers["version"]), (name, providers["version"])
+        assert re.fullmatch(r"~> 5\.1\d\d", providers["version"]), (name, providers["version"])
         assert terraform["required_version"].startswith(">= 1."), name
 
 
@@ -110,6 +110,6 @@ def test_tfvars_example_sets_only_declared_variables(root: Module) -> None:
 
 def test_region_and_account_come_from_data_sources(root: Module) -> None:
     local_values = {k: unquote(v) if isinstance(v, str) else v for k, v in root.locals.items()}
-    assert local_values["region"] == "${data.aws_region.current.region}"
+    assert local_values["region"] == "${data.aws_region.current.name}"
     assert local_values["account_id"] == "${data.aws_caller_identity.current.account_id}"
     assert local_values["partition"] == "${data.aws_partition.current.partition}"
