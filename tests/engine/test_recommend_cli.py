@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
+from rebalancer.cli import app
 from rebalancer.engine import Policy
 from rebalancer.errors import ConfigError, InvalidAccountError, NotFoundError
 from rebalancer.lake import LocalLake
@@ -57,7 +58,7 @@ def book_lake(lake: LocalLake) -> LocalLake:
                 # BND: only a daily bar of 12-30 (closed 12-31 00:00) and one of 12-31 (still open).
                 _bars("BND", [("2024-12-30", "1d", 100.0), ("2024-12-31", "1d", 555.0)]),
             ]
-        ),  # fmt: skip
+        ),
     )
     accts = pd.DataFrame(
         [
@@ -76,7 +77,7 @@ def book_lake(lake: LocalLake) -> LocalLake:
                 holdings("A2", VTI=650, BND=350),
                 holdings("A3", VTI=-3),
             ]
-        ),  # fmt: skip
+        ),
     )
     lake.write(
         "tax_lots",
@@ -85,7 +86,7 @@ def book_lake(lake: LocalLake) -> LocalLake:
                 ("A1", "VTI", "A1-VTI-1", 750, 80.0, "2020-01-02"),
                 ("A1", "BND", "A1-BND-1", 250, 110.0, "2023-05-01"),
             ]
-        ),  # fmt: skip
+        ),
     )
     lake.write("restrictions", pd.DataFrame({"account_id": ["A2"], "symbol": ["VXUS"],
                                              "restriction": ["restricted"], "reason": ["client"]}))  # fmt: skip
@@ -130,20 +131,36 @@ def test_recommend_all_writes_the_audit_trail(book_lake: LocalLake) -> None:
     assert str(pd.Timestamp(rows["as_of"].iloc[0])) == "2024-12-31 16:00:00"
 
     # Same inputs, same run id, same object: a rerun does not duplicate rows.
-    again = cli(["recommend", "--all", "--as-of", AS_OF, "--rebalance-to", "target"], book_lake)
-    assert again.returncode == 0
+    again = CliRunner().invoke(
+        app,
+        [
+            "--lake",
+            book_lake.root,
+            "recommend",
+            "--all",
+            "--as-of",
+            AS_OF,
+            "--rebalance-to",
+            "target",
+        ],
+    )
+    assert again.exit_code == 0, again.output
     assert len(book_lake.query("SELECT * FROM recommendations")) == 4
     assert len(book_lake.list_objects("recommendations")) == 1
 
 
 def test_recommend_one_account_and_bad_input_give_one_line_errors(book_lake: LocalLake) -> None:
-    ok = cli(["recommend", "--account", "A2", "--as-of", AS_OF], book_lake)
-    assert ok.returncode == 0, ok.stderr
-    assert "1 account(s), 1 traded, 2 trade(s)" in ok.stdout
-    bad = cli(["recommend", "--account", "A3", "--as-of", AS_OF], book_lake)
-    assert bad.returncode == InvalidAccountError.exit_code
+    ok = CliRunner().invoke(
+        app, ["--lake", book_lake.root, "recommend", "--account", "A2", "--as-of", AS_OF]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "1 account(s), 1 traded, 2 trade(s)" in " ".join(ok.stdout.split())
+    bad = CliRunner().invoke(
+        app, ["--lake", book_lake.root, "recommend", "--account", "A3", "--as-of", AS_OF]
+    )
+    assert bad.exit_code == InvalidAccountError.exit_code
     assert "account A3: negative or missing quantity of VTI" in bad.stderr
-    assert "Traceback" not in bad.stderr
+    runner = CliRunner()
     for args, code in [
         (["recommend", "--account", "NOPE", "--as-of", AS_OF], NotFoundError.exit_code),
         (["recommend", "--all", "--account", "A1"], ConfigError.exit_code),
@@ -153,9 +170,10 @@ def test_recommend_one_account_and_bad_input_give_one_line_errors(book_lake: Loc
         (["recommend", "--all", "--relative-band", "-1"], ConfigError.exit_code),
         (["recommend", "--all", "--strict", "--as-of", AS_OF], InvalidAccountError.exit_code),
     ]:
-        result = cli(args, book_lake)
-        assert result.returncode == code, (args, result.stderr)
+        result = runner.invoke(app, ["--lake", book_lake.root, *args])
+        assert result.exit_code == code, (args, result.output)
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.output
 
 
 def test_prices_never_look_ahead(book_lake: LocalLake) -> None:
