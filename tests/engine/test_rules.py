@@ -191,6 +191,7 @@ def test_restricted_security_is_never_bought() -> None:
     )
     rec = run(account(), holdings(VTI=750, BND=250), restrictions=restrictions)
     assert ("BND", "BUY") not in trades(rec)
+    assert rec.trades.empty  # BND pinned at 25%: VTI's target becomes 75%, where it is
     assert "BLOCKED_RESTRICTED" in rec.accounts.loc[0, "status"]
 
 
