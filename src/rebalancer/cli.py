@@ -505,5 +505,33 @@ def _json_default(value: object) -> str:
 
 json_dumps = functools.partial(json.dumps, default=_json_default)
 
+
+def run() -> None:
+    """Console entry point: usage errors too become one line (click prints a box by default)."""
+    try:  # typer >= 0.20 vendors click
+        from typer._click import exceptions as click_errors
+    except ImportError:  # pragma: no cover - older typer on plain click
+        import click.exceptions as click_errors  # type: ignore[no-redef]
+
+    try:
+        result = app(standalone_mode=False)
+    except click_errors.NoArgsIsHelpError as exc:
+        typer.echo(exc.ctx.get_help() if exc.ctx is not None else "", err=True)
+        sys.exit(2)
+    except click_errors.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+        message = " ".join(exc.format_message().split())
+        err_console.print(f"[bold red]error:[/] {message}{hint}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except click_errors.ClickException as exc:
+        message = " ".join(exc.format_message().split())
+        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        err_console.print("aborted")
+        sys.exit(130)
+    sys.exit(result if isinstance(result, int) else 0)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    run()
