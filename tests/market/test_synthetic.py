@@ -125,3 +125,10 @@ def test_out_of_range_dates_and_intervals_are_refused(provider: SyntheticProvide
         provider.fetch(
             ["AAPL"], pd.Timestamp("2024-01-01"), pd.Timestamp("2024-01-02"), "1h", now=NOW
         )
+
+
+def test_crypto_path_is_continuous_across_midnight(provider: SyntheticProvider) -> None:
+    start = pd.Timestamp("2024-03-05 23:50", tz="UTC")
+    bars = provider.fetch(["BTC-USD"], start, start + pd.Timedelta(minutes=20), "5m", now=NOW).bars
+    assert len(bars) == 4
+    np.testing.assert_allclose(bars["open"].to_numpy()[1:], bars["close"].to_numpy()[:-1])
