@@ -46,10 +46,14 @@ class QueryError(RebalancerError):
 
 
 class MarketDataError(RebalancerError):
-    """A market data provider returned nothing usable."""
+    """A market data provider returned nothing usable, or no prices cover the requested time.
+
+    Over HTTP it is a 422: the API only reads the lake, so it means the request asked for a
+    time the lake has no prices for.
+    """
 
     exit_code = 5
-    http_status = 502
+    http_status = 422
     title = "Market data unavailable"
 
 

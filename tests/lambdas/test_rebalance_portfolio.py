@@ -10,6 +10,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.api.test_recommendations import book_lake  # noqa: F401  (fixture)
+
 EVENTS = Path(__file__).parents[1] / "fixtures" / "events"
 
 
@@ -53,3 +55,16 @@ def test_unknown_path_is_problem_json(module: ModuleType) -> None:
     assert "application/problem+json" in (
         content_type if isinstance(content_type, str) else content_type[0]
     )
+
+
+@pytest.mark.usefixtures("book_lake")
+def test_recommendation_through_api_gateway(module: ModuleType) -> None:
+    event = load_event("apigw_rest_get_health.json")
+    event["path"] = "/v1/accounts/A1/recommendation"
+    event["pathParameters"] = {"proxy": "v1/accounts/A1/recommendation"}
+    event["queryStringParameters"] = {"as_of": "2024-12-31T16:00:00"}
+    event["multiValueQueryStringParameters"] = {"as_of": ["2024-12-31T16:00:00"]}
+    response = module.handler(event, LambdaContext())
+    assert response["statusCode"] == 200, response["body"]
+    body = json.loads(response["body"])
+    assert {t["symbol"]: t["side"] for t in body["trades"]} == {"VTI": "SELL", "BND": "BUY"}

@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from rebalancer import __version__
 from rebalancer.api import problems
-from rebalancer.api.routes import health
+from rebalancer.api.routes import health, recommendations
 from rebalancer.config import Settings, get_settings
 from rebalancer.lake import Lake
 
@@ -22,4 +22,5 @@ def create_app(settings: Settings | None = None, *, lake: Lake | None = None) ->
     app.state.lake = lake
     problems.install(app)
     app.include_router(health.router)
+    app.include_router(recommendations.router)
     return app
