@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from reproducible import iter_tree, write_checksum, write_zip
+from build_layer import FUNCTION_CODE_BUDGET_BYTES
+from reproducible import iter_tree, unzipped_size, write_checksum, write_zip
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FUNCTIONS = ("fetch_market_data", "compact", "rebalance_portfolio")
@@ -44,6 +45,7 @@ class Artifact:
     path: Path
     sha256: str
     zipped_bytes: int
+    unzipped_bytes: int
     entries: int
 
 
@@ -86,8 +88,15 @@ def build(function: str, out_dir: Path, root: Path = REPO_ROOT) -> Artifact:
     entries = collect(function, root)
     destination = out_dir / f"{function}.zip"
     digest = write_zip(entries, destination)
+    unzipped = unzipped_size(destination)
+    if unzipped > FUNCTION_CODE_BUDGET_BYTES:
+        destination.unlink()
+        raise PackageError(
+            f"{function} unzips to {unzipped:,d} bytes, over the {FUNCTION_CODE_BUDGET_BYTES:,d}"
+            " bytes the layer size check budgets for function code"
+        )
     write_checksum(destination, digest)
-    return Artifact(destination, digest, destination.stat().st_size, len(entries))
+    return Artifact(destination, digest, destination.stat().st_size, unzipped, len(entries))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -107,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             failed = True
             continue
         print(
-            f"{artifact.path}  {artifact.zipped_bytes:>9,d} bytes  "
+            f"{artifact.path}  {artifact.zipped_bytes:>9,d} bytes zipped  "
+            f"{artifact.unzipped_bytes:>9,d} unzipped  "
             f"{artifact.entries:>4d} files  sha256 {artifact.sha256}"
         )
     return 1 if failed else 0

@@ -10,6 +10,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+import build_layer
+import numpy as np
 import package
 import pytest
 import reproducible
@@ -162,3 +164,14 @@ def test_real_repo_zip_excludes_tests_and_caches(tmp_path: Path) -> None:
     for name in entries:
         assert not reproducible.is_excluded(Path(name)), name
         assert "/tests/" not in name and not Path(name).name.startswith("test_"), name
+
+
+def test_function_code_over_its_budget_is_an_error(tmp_path: Path) -> None:
+    """The layer check budgets 1 MiB for function code; a bigger zip must not slip through."""
+    repo = _fake_repo(tmp_path / "repo")
+    big = repo / "src" / "rebalancer" / "data.bin"
+    big.write_bytes(np.random.default_rng(0).bytes(build_layer.FUNCTION_CODE_BUDGET_BYTES))
+    with pytest.raises(package.PackageError, match="over the"):
+        package.build("fetch_market_data", tmp_path / "out", repo)
+    assert not (tmp_path / "out" / "fetch_market_data.zip").exists()
+    assert not (tmp_path / "out" / "fetch_market_data.zip.sha256").exists()
