@@ -45,6 +45,14 @@ GROUP BY 1
 ORDER BY 2 DESC
 """.strip()
 
+TRADES_QUERY = """
+SELECT reason, side, count(*) AS trades, round(sum(value), 0) AS value,
+       round(sum(est_tax), 0) AS est_tax
+FROM recommendations
+GROUP BY 1, 2
+ORDER BY value DESC
+""".strip()
+
 
 @dataclass(frozen=True)
 class DemoOptions:
@@ -149,6 +157,19 @@ def run_demo(
         + ", ".join(f"{table} {count:,}" for table, count in book.rows.items())
     )
     console.print(lake.query(BOOK_QUERY).to_string(index=False))
+
+    console.rule("8. recommend trades for every account")
+    from rebalancer.recommend import run_recommendations
+
+    run = run_recommendations(lake)
+    summary = run.summary()
+    console.print(
+        f"run {summary['run_id']} as of {summary['as_of']}: {summary['accounts']:,} accounts, "
+        f"{summary['accounts_traded']:,} traded, {summary['trades']:,} trades, "
+        f"{summary['rejected']:,} rejected, turnover {summary['turnover_pct']:.2f}%"
+    )
+    console.print(TRADES_QUERY, style="dim", highlight=False)
+    console.print(lake.query(TRADES_QUERY).to_string(index=False))
 
     console.print(f"\nlake: {lake.root}")
     console.print(
