@@ -162,11 +162,11 @@ def run_demo(
     from rebalancer.recommend import run_recommendations
 
     run = run_recommendations(lake)
-    summary = run.summary()
+    totals = run.summary()
     console.print(
-        f"run {summary['run_id']} as of {summary['as_of']}: {summary['accounts']:,} accounts, "
-        f"{summary['accounts_traded']:,} traded, {summary['trades']:,} trades, "
-        f"{summary['rejected']:,} rejected, turnover {summary['turnover_pct']:.2f}%"
+        f"run {totals['run_id']} as of {totals['as_of']}: {totals['accounts']:,} accounts, "
+        f"{totals['accounts_traded']:,} traded, {totals['trades']:,} trades, "
+        f"{totals['rejected']:,} rejected, turnover {totals['turnover_pct']:.2f}%"
     )
     console.print(TRADES_QUERY, style="dim", highlight=False)
     console.print(lake.query(TRADES_QUERY).to_string(index=False))
