@@ -12,6 +12,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+import pandas as pd
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -27,6 +28,21 @@ metrics = Metrics(namespace="Rebalancer", service="fetch_market_data")
 @lru_cache(maxsize=2)
 def _lake(settings: Settings) -> Lake:
     return get_lake(settings)
+
+
+_PROVIDERS: dict[tuple[object, ...], MarketDataProvider] = {}
+
+
+def _provider(settings: Settings, securities: pd.DataFrame) -> MarketDataProvider:
+    """One provider per (settings, universe) per container: warm starts keep its caches."""
+    universe = tuple(
+        securities[["symbol", "asset_class", "calendar"]].itertuples(index=False, name=None)
+    )
+    key = (settings, universe)
+    if key not in _PROVIDERS:
+        _PROVIDERS.clear()
+        _PROVIDERS[key] = get_provider(settings=settings, securities=securities)
+    return _PROVIDERS[key]
 
 
 def event_time(event: dict[str, Any]) -> str | None:
@@ -46,7 +62,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     settings = get_settings()
     lake = _lake(settings)
     securities = load_securities(lake, settings)
-    provider: MarketDataProvider = get_provider(settings=settings, securities=securities)
+    provider = _provider(settings, securities)
     when = event_time(event)
     summary = ingest_slot(
         lake,
@@ -65,6 +81,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _now() -> str:
-    import pandas as pd
-
     return pd.Timestamp.now("UTC").isoformat()

@@ -88,7 +88,7 @@ def test_total_provider_failure_raises_for_retry_and_dlq(
     import lambdas.fetch_market_data as module
 
     offline = YFinanceProvider(download=replay("empty_frame"), sleep=lambda s: None)
-    monkeypatch.setattr(module, "get_provider", lambda **kwargs: offline)
+    monkeypatch.setattr(module, "_provider", lambda settings, securities: offline)
     with pytest.raises(MarketDataError):
         module.handler(scheduled_event(), Context())
     assert s3_lake.list_objects("market_prices") == []
@@ -102,7 +102,7 @@ def test_partial_failure_returns_the_failed_symbols(
 
     seed_securities(s3_lake)
     partial = YFinanceProvider(download=replay("partial_failure"), sleep=lambda s: None)
-    monkeypatch.setattr(module, "get_provider", lambda **kwargs: partial)
+    monkeypatch.setattr(module, "_provider", lambda settings, securities: partial)
     result = module.handler(scheduled_event(), Context())
     assert "ZZZZ" not in result["failed_symbols"]  # not in the universe: never requested
     assert result["rows_written"] == 3  # AAPL, MSFT, SPY from the recording
@@ -131,3 +131,15 @@ def test_compact_handler_compacts_yesterday_by_default(s3_lake: AwsLake) -> None
     frame = s3_lake.read("market_prices")
     assert len(frame) == 120
     assert list(frame["symbol"]) == sorted(frame["symbol"])
+
+
+def test_warm_invocations_reuse_the_provider(s3_lake: AwsLake) -> None:
+    import lambdas.fetch_market_data as module
+    from rebalancer.market import load_securities
+
+    settings = get_settings()
+    securities = load_securities(s3_lake)
+    first = module._provider(settings, securities)
+    assert module._provider(settings, securities) is first
+    smaller = securities.iloc[:5]
+    assert module._provider(settings, smaller) is not first  # the universe changed
