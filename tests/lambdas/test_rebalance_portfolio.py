@@ -68,3 +68,25 @@ def test_recommendation_through_api_gateway(module: ModuleType) -> None:
     assert response["statusCode"] == 200, response["body"]
     body = json.loads(response["body"])
     assert {t["symbol"]: t["side"] for t in body["trades"]} == {"VTI": "SELL", "BND": "BUY"}
+
+
+def test_handlers_import_without_duckdb_or_skfolio() -> None:
+    """The Lambda layer ships neither (DuckDB alone would break the 250 MB limit)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, lambdas.fetch_market_data, lambdas.compact, lambdas.rebalance_portfolio; "
+        "print(sorted(m for m in ('duckdb', 'skfolio', 'sklearn') if m in sys.modules))"
+    )
+    env = {
+        "REBALANCER_BACKEND": "aws",
+        "REBALANCER_LAKE": "s3://bucket/lake",
+        "PATH": "/usr/bin",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

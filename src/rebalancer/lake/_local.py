@@ -8,8 +8,9 @@ import re
 import threading
 import uuid
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -25,6 +26,9 @@ from rebalancer.lake._base import (
 from rebalancer.lake._schema import TableSchema, duckdb_type, get_schema, load_schemas
 from rebalancer.lake._sql import athena_to_duckdb, view_to_duckdb
 from rebalancer.lake._views import view_definitions
+
+if TYPE_CHECKING:
+    import duckdb
 
 _TMP_SUFFIX = ".tmp"
 _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist", re.IGNORECASE)
@@ -181,6 +185,8 @@ class LocalLake:
     # ------------------------------------------------------------------ SQL
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
+            import duckdb  # here, not at import: the Lambdas (AwsLake) ship without DuckDB
+
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone = 'UTC'")
             self._con = con
@@ -218,7 +224,7 @@ class LocalLake:
             for name, body in list(pending.items()):
                 try:
                     con.execute(f"CREATE OR REPLACE VIEW {_ident(name)} AS {view_to_duckdb(body)}")
-                except duckdb.CatalogException as exc:  # depends on a view not created yet
+                except _duckdb().CatalogException as exc:  # depends on a view not created yet
                     last_error = exc
                     continue
                 created.append(name)
@@ -247,7 +253,7 @@ class LocalLake:
             self._refresh_views(con)
             try:
                 return con.execute(duck_sql).df()
-            except duckdb.Error as exc:
+            except _duckdb().Error as exc:
                 raise QueryError(_describe_duckdb_error(exc)) from None
 
     def explain(self, sql: str, *, analyze: bool = False) -> str:
@@ -262,6 +268,12 @@ class LocalLake:
             if self._con is not None:
                 self._con.close()
                 self._con = None
+
+
+def _duckdb() -> ModuleType:
+    import duckdb
+
+    return duckdb
 
 
 def _ident(name: str) -> str:
