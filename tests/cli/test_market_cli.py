@@ -179,7 +179,8 @@ def test_synthetic_daily_backfill_covers_every_universe_symbol(tmp_path: Path) -
     priced = set(securities.loc[securities["asset_class"] != "cash", "symbol"])
     assert set(frame["symbol"]) == priced
     assert frame.set_index("symbol").loc["BTC-USD", "n"] == 62  # every calendar day
-    assert frame.set_index("symbol").loc["AGG", "n"] == 44  # weekdays only
+    # XNYS sessions: 44 weekdays minus Christmas, New Year's Day and Martin Luther King Jr. Day
+    assert frame.set_index("symbol").loc["AGG", "n"] == 41
 
 
 def test_synthetic_5m_backfill_writes_one_object_per_day(tmp_path: Path) -> None:

@@ -201,3 +201,8 @@ def test_bad_periods_are_refused(text: str) -> None:
 
     with pytest.raises(ConfigError):
         parse_every(text)
+
+
+def test_exchange_holiday_requests_only_crypto() -> None:
+    assert open_calendars(pd.Timestamp("2024-12-25 15:00", tz="UTC")) == {"24/7"}
+    assert open_calendars(pd.Timestamp("2024-11-28 15:00", tz="UTC")) == {"24/7"}  # Thanksgiving

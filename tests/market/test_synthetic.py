@@ -132,3 +132,18 @@ def test_crypto_path_is_continuous_across_midnight(provider: SyntheticProvider) 
     bars = provider.fetch(["BTC-USD"], start, start + pd.Timedelta(minutes=20), "5m", now=NOW).bars
     assert len(bars) == 4
     np.testing.assert_allclose(bars["open"].to_numpy()[1:], bars["close"].to_numpy()[:-1])
+
+
+def test_xnys_calendar_counts_and_holidays(provider: SyntheticProvider) -> None:
+    from rebalancer.market._calendar import is_xnys_session, xnys_sessions
+
+    for year, sessions in [(2021, 252), (2022, 251), (2023, 250), (2024, 252)]:
+        days = np.arange(np.datetime64(f"{year}-01-01"), np.datetime64(f"{year + 1}-01-01"))
+        assert xnys_sessions(days).sum() == sessions  # NYSE's published session counts
+    assert not is_xnys_session("2024-07-04")
+    assert not is_xnys_session("2022-06-20")  # Juneteenth on a Sunday, observed Monday
+    assert is_xnys_session("2021-06-18")  # before Juneteenth was an exchange holiday
+    assert is_xnys_session("2021-12-31")  # New Year's Day 2022 fell on a Saturday: no make-up
+    assert not is_xnys_session("2024-03-29")  # Good Friday
+    july4 = day_bars(provider, ["AAPL", "BTC-USD"], "2024-07-04", "5m")
+    assert set(july4["symbol"]) == {"BTC-USD"}

@@ -11,7 +11,8 @@ writer puts the same key again, so each row is stored once. Rejected rows go to
 ``ingest_rejects/dt=<rejection day>/market_prices-YYYYMMDD-HHMM.parquet``.
 
 Only symbols whose calendar is open in the slot are requested (XNYS 09:30-16:00
-America/New_York on weekdays, crypto always, cash never): a closed market is not a failure.
+America/New_York on XNYS sessions - weekdays minus NYSE holidays -, crypto always, cash never):
+a closed market is not a failure.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import pandas as pd
 from rebalancer.config import Settings
 from rebalancer.errors import ConfigError, MarketDataError
 from rebalancer.lake import Lake
+from rebalancer.market._calendar import is_xnys_session
 from rebalancer.market._provider import MarketDataProvider, utc
 from rebalancer.market._universe import asset_class_map, load_securities
 from rebalancer.market._validate import validate_bars
@@ -59,7 +61,7 @@ def open_calendars(slot: pd.Timestamp) -> set[str]:
     open_now = {"24/7"}
     local = utc(slot).tz_convert("America/New_York")
     minute = local - local.normalize()
-    if local.weekday() < 5 and _XNYS_OPEN <= minute < _XNYS_CLOSE:
+    if _XNYS_OPEN <= minute < _XNYS_CLOSE and is_xnys_session(local.date()):
         open_now.add("XNYS")
     return open_now
 

@@ -10,9 +10,10 @@ How a price is made
   20..200 for unknown symbols). Weekends are walked too, so Monday opens with a weekend gap.
 * **Intraday.** A day's 5-minute bars bridge ``P(d-1)`` to ``P(d)``: for XNYS symbols an
   overnight gap (20% of the day's variance) then 78 bars from 09:30 to 16:00 America/New_York
-  on weekdays (DST-aware; exchange holidays are not modelled); for crypto 288 bars around the
-  clock (UTC days), no gap. High/low add a half-normal excursion beyond max/min(open, close);
-  volume is a per-symbol level times a U-shaped intraday profile times lognormal noise.
+  on XNYS sessions (DST-aware; weekdays minus NYSE holidays, see ``_calendar``; early closes
+  are not modelled); for crypto 288 bars around the clock (UTC days), no gap. High/low add a
+  half-normal excursion beyond max/min(open, close); volume is a per-symbol level times a
+  U-shaped intraday profile times lognormal noise.
 * **Daily bars** aggregate that day's intraday bars (open, max high, min low, close, sum volume),
   so the 1d and 5m series of a symbol agree exactly.
 * **CASH** gets no bars: cash is valued at 1.0 by whoever holds it, never priced from the lake.
@@ -38,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import MarketDataError
+from rebalancer.market._calendar import xnys_sessions
 from rebalancer.market._provider import (
     BAR_COLUMNS,
     FetchResult,
@@ -313,7 +315,7 @@ class SyntheticProvider:
                 weekday = (np.datetime64(EPOCH, "D") + numbers.astype("timedelta64[D]")).astype(
                     "datetime64[D]"
                 )
-                session_days = numbers[np.is_busday(weekday)]
+                session_days = numbers[xnys_sessions(weekday)]
             if session_days.size == 0:
                 continue
             n_bars = CRYPTO_BARS if calendar == "24/7" else XNYS_BARS
