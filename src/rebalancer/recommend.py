@@ -138,25 +138,33 @@ def load_book(lake: Lake, account_id: str | None = None) -> dict[str, pd.DataFra
 
 
 def run_id_for(
-    tables: dict[str, pd.DataFrame],
+    rec: Recommendation,
     prices: pd.Series,
     as_of: pd.Timestamp,
     policy: Policy,
     scope: str,
     model_version: str | None,
 ) -> str:
-    """A deterministic run id: same book, prices, time, policy, scope and engine -> same id."""
+    """A deterministic run id: same time, policy, scope, engine, prices and result -> same id.
+
+    The result (every trade, every account's cash and drift, every rejection) is a pure
+    function of the book, so hashing it instead of the raw tables (millions of lots) is as
+    reproducible and much cheaper; two books that yield identical rows share an object with
+    identical content.
+    """
     digest = hashlib.sha256()
     head = {"as_of": as_of.isoformat(), "policy": policy.to_json(), "scope": scope,
             "engine": ENGINE_VERSION, "model": model_version}  # fmt: skip
     digest.update(json.dumps(head, sort_keys=True).encode())
-    for name in sorted(tables):
-        frame = tables[name]
-        hashed = pd.util.hash_pandas_object(
-            frame.reindex(sorted(frame.columns), axis=1), index=False
-        )
-        # Sum of row hashes (mod 2^64): independent of row order, which the lake does not keep.
-        digest.update(f"{name}:{len(frame)}:{int(hashed.to_numpy().sum(dtype=np.uint64))}".encode())
+    parts = {
+        "trades": rec.trades[["account_id", "symbol", "side", "quantity", "price"]],
+        "accounts": rec.accounts[["account_id", "cash_before", "drift_before"]],
+        "rejected": rec.rejected,
+    }
+    for name, frame in parts.items():
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        # Sum of row hashes (mod 2^64): independent of row order.
+        digest.update(f"{name}:{len(frame)}:{int(hashed.sum(dtype=np.uint64))}".encode())
     digest.update(prices.sort_index().to_json().encode())
     return digest.hexdigest()[:20]
 
@@ -212,7 +220,7 @@ def run_recommendations(
         more = f" (and {len(rec.rejected) - 1} more)" if len(rec.rejected) > 1 else ""
         raise InvalidAccountError(f"account {first['account_id']}: {first['reason']}{more}")
     scope = "all" if account_id is None else f"account:{account_id}"
-    run_id = run_id_for(tables, prices, when, policy, scope, model_version)
+    run_id = run_id_for(rec, prices, when, policy, scope, model_version)
     rows = recommendation_rows(rec, run_id, when, policy, model_version)
     keys = lake.write("recommendations", rows, name=f"run-{run_id}") if write and len(rows) else []
     return RunResult(run_id=run_id, as_of=when, recommendation=rec, rows=rows, keys=keys)

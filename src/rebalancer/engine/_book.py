@@ -7,12 +7,14 @@ them so a batch run can skip and report them, and the single-account path raises
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from rebalancer.engine._arrays import BookArrays
 from rebalancer.engine._policy import Policy
@@ -36,9 +38,52 @@ class Book:
 
 
 def _as_str(series: pd.Series) -> pd.Series:
+    """Identifiers as Python strings (None stays None), cheap when already clean strings."""
+    if pd.api.types.is_string_dtype(series.dtype) and not series.isna().any():
+        return series
     return (
         series.astype(object).where(series.notna(), None).map(lambda v: v if v is None else str(v))
     )
+
+
+def _codes(column: pd.Series | np.ndarray, values: Iterable[object]) -> np.ndarray:
+    """Position of each value of ``column`` in ``values`` (-1 if absent), via Arrow hashing.
+
+    pandas' own ``isin`` / ``get_indexer`` on Arrow strings are ~10x slower at a million rows.
+    """
+    n = len(column)
+    domain = _arrow_strings(values if isinstance(values, pd.Index | pd.Series) else list(values))
+    if n == 0 or len(domain) == 0:
+        return np.full(n, -1, dtype=np.int64)
+    found = pc.index_in(_arrow_strings(column), value_set=domain)
+    return np.asarray(pc.fill_null(found, -1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _arrow_strings(values: object) -> pa.Array:
+    """Values as an Arrow ``large_string`` array (zero-copy from Arrow-backed pandas columns)."""
+    try:
+        array = pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        array = pa.array([None if v is None else str(v) for v in values], type=pa.large_string())  # type: ignore[attr-defined]
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
+    if not pa.types.is_large_string(array.type):
+        array = (
+            array.cast(pa.large_string())
+            if pa.types.is_string(array.type) or pa.types.is_null(array.type)
+            else pc.cast(array, pa.large_string())
+        )
+    return array
+
+
+def _distinct(column: pd.Series) -> set[str]:
+    """The distinct non-null values as Python strings (hashing in Arrow, not Python)."""
+    return {str(v) for v in column.dropna().unique()}
+
+
+def _member(column: pd.Series, values: Iterable[object]) -> np.ndarray:
+    """``column.isin(values)``, fast on Arrow strings."""
+    return _codes(column, values) >= 0
 
 
 def _price_series(prices: Mapping[str, float] | pd.Series) -> pd.Series:
@@ -49,13 +94,24 @@ def _price_series(prices: Mapping[str, float] | pd.Series) -> pd.Series:
 
 
 def _reject(
-    frame: pd.DataFrame, mask: pd.Series | np.ndarray, reason: pd.Series | str
+    frame: pd.DataFrame,
+    mask: pd.Series | np.ndarray,
+    reason: str | pd.Series | Callable[[pd.DataFrame], pd.Series],
 ) -> pd.DataFrame:
+    """``(account_id, reason)`` of the flagged rows; a callable reason sees only those rows."""
     flags = np.asarray(mask, dtype=bool)
     if not flags.any():
-        return frame.iloc[:0][["account_id"]].assign(reason=pd.Series(dtype=object))
-    rows = frame.loc[flags, ["account_id"]].copy()
-    rows["reason"] = reason if isinstance(reason, str) else reason[flags].to_numpy()
+        return pd.DataFrame(
+            {"account_id": pd.Series(dtype=object), "reason": pd.Series(dtype=object)}
+        )
+    bad = frame.loc[flags]
+    rows = bad[["account_id"]].copy()
+    if callable(reason):
+        rows["reason"] = reason(bad).to_numpy()
+    elif isinstance(reason, str):
+        rows["reason"] = reason
+    else:
+        rows["reason"] = reason[flags].to_numpy()
     return rows
 
 
@@ -100,7 +156,7 @@ def build_book(
         _reject(acc, ~np.isfinite(flow.fillna(np.nan)), "pending_cash_flow is missing"),
         _reject(
             acc,
-            ~acc_type.isin(ACCOUNT_TYPES),
+            ~_member(acc_type, ACCOUNT_TYPES),
             "account_type " + acc_type + " is not one of taxable, ira, roth",
         ),
     ]
@@ -131,7 +187,7 @@ def build_book(
         for model_id in mp.loc[mask, "model_id"].unique():
             bad_model.setdefault(model_id, f"model {model_id} {why}")
     if known_symbols is not None:
-        unknown = mp[(mp["symbol"] != CASH) & ~mp["symbol"].isin(known_symbols)]
+        unknown = mp[(mp["symbol"] != CASH) & ~_member(mp["symbol"], known_symbols)]
         for model_id, sym in (
             unknown[["model_id", "symbol"]].drop_duplicates("model_id").itertuples(index=False)
         ):
@@ -142,34 +198,36 @@ def build_book(
             str(model_id), f"targets of model {model_id} sum to {total:.6f}, not 1"
         )
     model_id = acc["model_id"].astype(str)
-    has_model = model_id.isin(set(totals.index))
+    has_model = pd.Series(_member(model_id, totals.index), index=acc.index)
     rejected.append(_reject(acc, ~has_model, "unknown model " + model_id))
     model_reason = model_id.map(bad_model)
     rejected.append(_reject(acc, model_reason.notna() & has_model, model_reason))
 
     # Holdings.
-    ids = set(acc["account_id"])
+    ids = _distinct(acc["account_id"])
     h = holdings[["account_id", "symbol", "quantity"]].copy()
     h["account_id"], h["symbol"] = _as_str(h["account_id"]), h["symbol"].astype(str)
-    h = h[h["account_id"].isin(ids)]
+    h = h[_member(h["account_id"], ids)]
     h["quantity"] = pd.to_numeric(h["quantity"], errors="coerce")
     q = h["quantity"]
     rejected += [
         _reject(
             h,
             ~np.isfinite(q.fillna(np.nan)) | (q < 0),
-            "negative or missing quantity of " + h["symbol"],
+            lambda b: "negative or missing quantity of " + b["symbol"],
         ),
         _reject(
             h,
             h.duplicated(["account_id", "symbol"], keep=False),
-            "duplicate holding of " + h["symbol"],
+            lambda b: "duplicate holding of " + b["symbol"],
         ),
         _reject(h, h["symbol"] == CASH, "holds CASH as a security (cash belongs in accounts.cash)"),
     ]
     if known_symbols is not None:
         rejected.append(
-            _reject(h, ~h["symbol"].isin(known_symbols), "unknown symbol " + h["symbol"])
+            _reject(
+                h, ~_member(h["symbol"], known_symbols), lambda b: "unknown symbol " + b["symbol"]
+            )
         )
 
     # Slots: every held symbol and every model symbol of each account.
@@ -186,40 +244,57 @@ def build_book(
     slots["target_weight"] = slots["target_weight"].fillna(0.0)
     slots["price"] = slots["symbol"].map(px).astype(float)
     no_price = ~np.isfinite(slots["price"].to_numpy()) | ~(slots["price"].to_numpy() > 0)
-    rejected.append(_reject(slots, no_price, "no valid price for " + slots["symbol"]))
+    rejected.append(_reject(slots, no_price, lambda b: "no valid price for " + b["symbol"]))
 
     # Tax lots of taxable accounts.
-    taxable_ids = set(acc.loc[acc_type == "taxable", "account_id"])
+    taxable_ids = _distinct(acc.loc[acc_type == "taxable", "account_id"])
     if tax_lots is not None and not tax_lots.empty:
         lots = tax_lots[
             ["account_id", "symbol", "lot_id", "quantity", "cost_basis", "acquired"]
         ].copy()
         lots["account_id"], lots["symbol"] = _as_str(lots["account_id"]), lots["symbol"].astype(str)
-        lots = lots[lots["account_id"].isin(taxable_ids)]
+        lots = lots[_member(lots["account_id"], taxable_ids)]
         lots["quantity"] = pd.to_numeric(lots["quantity"], errors="coerce")
         lots["cost_basis"] = pd.to_numeric(lots["cost_basis"], errors="coerce")
-        acquired = pd.to_datetime(lots["acquired"], errors="coerce")
+        acquired_day = _to_days(lots["acquired"])
         bad_lot = (
             ~np.isfinite(lots["quantity"].fillna(np.nan))
             | (lots["quantity"] < 0)
             | ~np.isfinite(lots["cost_basis"].fillna(np.nan))
             | (lots["cost_basis"] < 0)
-            | acquired.isna()
+            | np.isnat(acquired_day)
         )
-        rejected.append(_reject(lots, bad_lot, "invalid tax lot of " + lots["symbol"]))
-        lots["age_days"] = (as_of_day - acquired.dt.normalize()).dt.days.astype(float)
+        rejected.append(_reject(lots, bad_lot, lambda b: "invalid tax lot of " + b["symbol"]))
+        today = np.datetime64(as_of_day.date(), "D")
+        lots["age_days"] = _days_between(today, acquired_day)
     else:
         lots = pd.DataFrame(
             {"account_id": pd.Series(dtype=object), "symbol": pd.Series(dtype=str),
              "lot_id": pd.Series(dtype=str), "quantity": pd.Series(dtype=float),
              "cost_basis": pd.Series(dtype=float), "age_days": pd.Series(dtype=float)}
         )  # fmt: skip
-    lot_sum = lots.groupby(["account_id", "symbol"])["quantity"].sum().rename("lot_quantity")
-    check = slots[slots["account_id"].isin(taxable_ids)].merge(
-        lot_sum.reset_index(), on=["account_id", "symbol"], how="outer"
+    # Lots must add up to the holding, per (account, symbol): integer keys, no string joins.
+    taxable_slots = slots[_member(slots["account_id"], taxable_ids)]
+    universe = pd.Index(
+        sorted(_distinct(taxable_slots["symbol"]) | _distinct(lots["symbol"])), dtype=object
     )
-    check["quantity"] = check["quantity"].fillna(0.0)
-    check["lot_quantity"] = check["lot_quantity"].fillna(0.0)
+    accts = pd.Index(sorted(taxable_ids), dtype=object)
+    width = max(len(universe), 1)
+    slot_key = _codes(taxable_slots["account_id"], accts) * width + _codes(
+        taxable_slots["symbol"], universe
+    )
+    lot_key = _codes(lots["account_id"], accts) * width + _codes(lots["symbol"], universe)
+    lot_total = pd.Series(lots["quantity"].to_numpy(dtype=float)).groupby(lot_key).sum()
+    held = pd.Series(taxable_slots["quantity"].to_numpy(dtype=float), index=slot_key)
+    keys = lot_total.index.union(held.index)
+    check = pd.DataFrame(
+        {
+            "quantity": held.groupby(level=0).sum().reindex(keys, fill_value=0.0).to_numpy(),
+            "lot_quantity": lot_total.reindex(keys, fill_value=0.0).to_numpy(),
+            "account_id": accts.to_numpy()[keys.to_numpy() // width],
+            "symbol": universe.to_numpy()[keys.to_numpy() % width],
+        }
+    )
     mismatch = (check["quantity"] - check["lot_quantity"]).abs() > _QTY_TOL * np.maximum(
         1.0, check["quantity"].abs()
     )
@@ -227,12 +302,14 @@ def build_book(
         _reject(
             check,
             mismatch,
-            "tax lots of "
-            + check["symbol"]
-            + " hold "
-            + check["lot_quantity"].round(6).astype(str)
-            + " units, the holding is "
-            + check["quantity"].round(6).astype(str),
+            lambda b: (
+                "tax lots of "
+                + b["symbol"]
+                + " hold "
+                + b["lot_quantity"].round(6).astype(str)
+                + " units, the holding is "
+                + b["quantity"].round(6).astype(str)
+            ),
         )
     )
 
@@ -244,12 +321,12 @@ def build_book(
     )
     restr["account_id"], restr["symbol"] = _as_str(restr["account_id"]), restr["symbol"].astype(str)
     restr["restriction"] = restr["restriction"].astype(str).str.lower()
-    restr = restr[restr["account_id"].isin(ids)]
+    restr = restr[_member(restr["account_id"], ids)]
     rejected.append(
         _reject(
             restr,
-            ~restr["restriction"].isin(RESTRICTION_KINDS),
-            "unknown restriction " + restr["restriction"],
+            ~_member(restr["restriction"], RESTRICTION_KINDS),
+            lambda b: "unknown restriction " + b["restriction"],
         )
     )
 
@@ -257,9 +334,9 @@ def build_book(
         [r for r in rejected if not r.empty] or [pd.DataFrame(columns=["account_id", "reason"])]
     )
     rej = rej.drop_duplicates("account_id", keep="first").reset_index(drop=True)
-    bad = set(rej["account_id"])
+    bad = _distinct(rej["account_id"])
     keep_acc = (
-        acc[~acc["account_id"].isin(bad)]
+        acc[~_member(acc["account_id"], bad)]
         .sort_values("account_id", kind="stable")
         .reset_index(drop=True)
     )
@@ -267,9 +344,9 @@ def build_book(
     arrays = _dense(
         keep_acc,
         keep_acc["model_id"].astype(str).map(cash_weight["target_weight"]).fillna(0.0),
-        slots[~slots["account_id"].isin(bad)],
-        lots[~lots["account_id"].isin(bad)],
-        restr[~restr["account_id"].isin(bad)],
+        slots[~_member(slots["account_id"], bad)],
+        lots[~_member(lots["account_id"], bad)],
+        restr[~_member(restr["account_id"], bad)],
         transactions,
         crypto,
         as_of_ts,
@@ -289,75 +366,84 @@ def _dense(
     as_of: pd.Timestamp,
     policy: Policy,
 ) -> BookArrays:
+    """Lay the validated tables out as dense arrays, with integer codes (no string joins)."""
     n = len(acc)
-    row_of = pd.Series(np.arange(n), index=acc["account_id"].to_numpy())
-    slots = slots.assign(row=slots["account_id"].map(row_of).to_numpy())
-    slots = slots.sort_values(["row", "symbol"], kind="stable").reset_index(drop=True)
-    row = slots["row"].to_numpy(dtype=np.int64)
-    col = slots.groupby("row", sort=False).cumcount().to_numpy(dtype=np.int64)
+    accounts = pd.Index(acc["account_id"].astype(object))
+    symbols = pd.Index(sorted(_distinct(slots["symbol"])), dtype=object)
+    n_sym = max(len(symbols), 1)
+    row = _codes(slots["account_id"], accounts)
+    code = _codes(slots["symbol"], symbols)
+    order = np.lexsort((code, row))  # accounts in order, symbols alphabetical within
+    row, code = row[order], code[order]
+    first = np.ones(row.size, dtype=bool)
+    first[1:] = row[1:] != row[:-1]
+    index = np.arange(row.size)
+    col = index - np.maximum.accumulate(np.where(first, index, 0))
     k = int(col.max()) + 1 if col.size else 0
+    slot_col = np.full((n, n_sym), -1, dtype=np.int64)
+    slot_col[row, code] = col
 
     def grid(values: np.ndarray, fill: Any, dtype: Any) -> np.ndarray:
         out: np.ndarray = np.full((n, k), fill, dtype=dtype)
         out[row, col] = values
         return out
 
+    def pair_codes(first_codes: np.ndarray, pair_symbols: pd.Series) -> np.ndarray:
+        sym_codes = _codes(pair_symbols, symbols)
+        ok = (first_codes >= 0) & (sym_codes >= 0)
+        return np.asarray(first_codes[ok] * n_sym + sym_codes[ok], dtype=np.int64)
+
+    sym = symbols.to_numpy(dtype=object)[code] if code.size else np.zeros(0, dtype=object)
+    crypto_codes = symbols.get_indexer(pd.Index(sorted(crypto), dtype=object))
+    is_crypto = np.isin(code, crypto_codes[crypto_codes >= 0])
     frac_account = acc["fractional_shares"].astype(bool).to_numpy()
-    sym = slots["symbol"].to_numpy(dtype=object)
-    is_crypto = (
-        np.isin(sym, np.array(sorted(crypto), dtype=object)) if crypto else np.zeros(row.size, bool)
-    )
-    household = acc["household_id"].astype(str).to_numpy()
-    slot_household = household[row] if row.size else np.zeros(0, dtype=object)
-    key = pd.MultiIndex.from_arrays([slot_household, sym])
-    buy_block_pairs, loss_block_pairs = wash_sale_blocks(transactions, as_of, policy.wash_sale_days)
-    buy_block = (
-        key.isin(pd.MultiIndex.from_frame(buy_block_pairs))
-        if len(buy_block_pairs)
-        else np.zeros(row.size, bool)
-    )
-    loss_block = (
-        key.isin(pd.MultiIndex.from_frame(loss_block_pairs))
-        if len(loss_block_pairs)
-        else np.zeros(row.size, bool)
-    )
     taxable = (acc["account_type"].astype(str).str.lower() == "taxable").to_numpy()
-    slot_key = pd.MultiIndex.from_arrays([slots["account_id"].to_numpy(dtype=object), sym])
+
+    households = pd.Index(sorted(_distinct(acc["household_id"])), dtype=object)
+    acc_household = _codes(acc["household_id"], households)
+    slot_household_key = acc_household[row] * n_sym + code if row.size else row
+    buy_pairs, loss_pairs = wash_sale_blocks(transactions, as_of, policy.wash_sale_days)
+    buy_block = np.isin(
+        slot_household_key,
+        pair_codes(_codes(buy_pairs["household_id"], households), buy_pairs["symbol"]),
+    )
+    loss_block = np.isin(
+        slot_household_key,
+        pair_codes(_codes(loss_pairs["household_id"], households), loss_pairs["symbol"]),
+    )
+    slot_key = row * n_sym + code
     kinds = {}
     for kind in RESTRICTION_KINDS:
         pairs = restr[restr["restriction"] == kind]
-        kinds[kind] = (
-            slot_key.isin(
-                pd.MultiIndex.from_arrays(
-                    [
-                        pairs["account_id"].to_numpy(dtype=object),
-                        pairs["symbol"].to_numpy(dtype=object),
-                    ]
-                )
-            )
-            if len(pairs)
-            else np.zeros(row.size, bool)
+        kinds[kind] = np.isin(
+            slot_key,
+            pair_codes(_codes(pairs["account_id"], accounts), pairs["symbol"]),
         )
 
     last = (
-        pd.to_datetime(acc["last_rebalanced"], errors="coerce")
+        _to_days(acc["last_rebalanced"])
         if "last_rebalanced" in acc
-        else pd.Series(pd.NaT, index=acc.index)
+        else np.full(n, np.datetime64("NaT"), dtype="datetime64[D]")
     )
-    days = (as_of.normalize() - last.dt.normalize()).dt.days.astype(float).fillna(np.inf).to_numpy()
+    today = np.datetime64(as_of.normalize().date(), "D")
+    days = np.where(np.isnat(last), np.inf, _days_between(today, last))
 
-    lot_slot = lots.merge(
-        slots[["account_id", "symbol"]].assign(lrow=row, lcol=col),
-        on=["account_id", "symbol"],
-        how="inner",
-    ).sort_values(["lrow", "lcol", "lot_id"], kind="stable")
+    lot_row = _codes(lots["account_id"], accounts)
+    lot_code = _codes(lots["symbol"], symbols)
+    lot_col = np.where(
+        (lot_row >= 0) & (lot_code >= 0),
+        slot_col[np.maximum(lot_row, 0), np.maximum(lot_code, 0)],
+        -1,
+    )
+    keep = np.flatnonzero(lot_col >= 0)
+    keep = keep[np.lexsort((lot_col[keep], lot_row[keep]))]
     lot_arrays = LotArrays(
-        row=lot_slot["lrow"].to_numpy(dtype=np.int64),
-        col=lot_slot["lcol"].to_numpy(dtype=np.int64),
-        lot_id=lot_slot["lot_id"].astype(str).to_numpy(dtype=object),
-        quantity=lot_slot["quantity"].to_numpy(dtype=float),
-        cost_basis=lot_slot["cost_basis"].to_numpy(dtype=float),
-        age_days=lot_slot["age_days"].to_numpy(dtype=float),
+        row=lot_row[keep],
+        col=lot_col[keep],
+        lot_id=lots["lot_id"].astype(object).to_numpy()[keep],
+        quantity=lots["quantity"].to_numpy(dtype=float)[keep],
+        cost_basis=lots["cost_basis"].to_numpy(dtype=float)[keep],
+        age_days=lots["age_days"].to_numpy(dtype=float)[keep],
     )
     return BookArrays(
         account_id=acc["account_id"].to_numpy(dtype=object),
@@ -368,13 +454,27 @@ def _dense(
         days_since_rebalance=days,
         symbol=grid(sym, "", object),
         valid=grid(np.ones(row.size, bool), False, bool),
-        quantity=grid(slots["quantity"].to_numpy(dtype=float), 0.0, float),
-        price=grid(slots["price"].to_numpy(dtype=float), 1.0, float),
-        target=grid(slots["target_weight"].to_numpy(dtype=float), 0.0, float),
+        quantity=grid(slots["quantity"].to_numpy(dtype=float)[order], 0.0, float),
+        price=grid(slots["price"].to_numpy(dtype=float)[order], 1.0, float),
+        target=grid(slots["target_weight"].to_numpy(dtype=float)[order], 0.0, float),
         fractional=grid(frac_account[row] | is_crypto, False, bool),
         restricted=grid(kinds["restricted"], False, bool),
         do_not_trade=grid(kinds["do_not_trade"], False, bool),
-        wash_buy_block=grid(np.asarray(buy_block, dtype=bool), False, bool),
-        wash_loss_block=grid(np.asarray(loss_block, dtype=bool) & taxable[row], False, bool),
+        wash_buy_block=grid(buy_block, False, bool),
+        wash_loss_block=grid(loss_block & taxable[row], False, bool),
         lots=lot_arrays,
     )
+
+
+def _to_days(series: pd.Series) -> np.ndarray:
+    """Dates (date objects, strings, timestamps, None) as ``datetime64[D]`` (NaT if missing)."""
+    parsed = pd.to_datetime(series, errors="coerce", format="mixed")
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return np.asarray(parsed.to_numpy(), dtype="datetime64[D]")
+
+
+def _days_between(later: np.datetime64, earlier: np.ndarray) -> np.ndarray:
+    """Whole days from ``earlier`` to ``later`` as floats (NaN where ``earlier`` is NaT)."""
+    delta = np.asarray(later - earlier, dtype="timedelta64[D]")
+    return np.where(np.isnat(delta), np.nan, delta.astype(np.int64).astype(np.float64))

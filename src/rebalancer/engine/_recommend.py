@@ -81,16 +81,23 @@ def trades_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
     lots = book.lots
     sold = result.lot_sold
     taken = sold > 0
-    lot_text = pd.Series(dtype=object, index=pd.Index([], dtype=np.int64))
+    lots_col = np.full(r.size, "", dtype=object)
     if taken.any():
+        # 'lot:units;lot:units' per traded slot: one string concatenation per group (reduceat
+        # over object arrays), not a Python groupby.
         key = (lots.row * k + lots.col)[taken]
-        text = (
-            pd.Series(lots.lot_id[taken]).astype(str)
-            + ":"
-            + pd.Series(np.round(sold[taken], 6)).astype(str)
+        order = np.argsort(key, kind="stable")
+        key = key[order]
+        units = np.round(sold[taken][order], 6).astype(str).astype(object)
+        text = lots.lot_id[taken][order].astype(object) + ":" + units + ";"
+        starts = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+        joined = np.add.reduceat(text, starts)
+        slot_key = r * k + c
+        where = np.searchsorted(key[starts], slot_key)
+        found = (where < starts.size) & (
+            key[starts][np.minimum(where, starts.size - 1)] == slot_key
         )
-        lot_text = text.groupby(key).agg(";".join)
-    lots_col = pd.Series(r * k + c).map(lot_text).astype(object).fillna("").to_numpy(dtype=object)
+        lots_col[found] = [t[:-1] for t in joined[where[found]]]
     return pd.DataFrame(
         {
             "account_id": book.account_id[r],

@@ -81,8 +81,6 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
         extra = True
     if not extra:
         return first
-    price = np.where(book.valid, book.price, 1.0)
-    net = np.where(np.abs(net * price) < _CASH_EPS, 0.0, net)
     return _finalize(book, policy, net, reason, status & ~(NO_IMPROVEMENT | SHORTFALL))
 
 
@@ -338,6 +336,8 @@ def _finalize(
     cash_short = cash0 < floor - _CASH_EPS
     lots = book.lots
     gain_per_unit, lot_ok = lot_facts(lots, price, book.wash_loss_block)
+    # Float dust (e.g. passes that cancel to 1e-17 units) is not a trade.
+    signed = np.where(np.abs(signed * price) < _CASH_EPS, 0.0, signed)
     trade_v = signed * price
     cost = trade_cost(trade_v, signed != 0, policy)
     cash_after = cash0 - rowsum(trade_v) - rowsum(cost)

@@ -107,10 +107,17 @@ def sell_lots(
     ``hifo``: highest cost first. ``fifo``: oldest first. Unsellable lots come last and are
     never used (the sale size already excludes them).
     """
-    n = lots.row.size
-    if n == 0:
-        z = np.zeros(0)
-        return LotSale(z, z, z)
+    total = lots.row.size
+    sold_all, gain_all, tax_all = np.zeros(total), np.zeros(total), np.zeros(total)
+    # Only the lots of slots being sold matter: sort those alone.
+    touched = np.flatnonzero(sell_quantity[lots.row, lots.col] > 0)
+    if touched.size == 0:
+        return LotSale(sold_all, gain_all, tax_all)
+    mask = np.zeros(total, dtype=bool)
+    mask[touched] = True
+    lots = lots.take(mask)
+    gain_per_unit, sellable = gain_per_unit[touched], sellable[touched]
+    n = touched.size
     per_unit_cost = np.divide(
         lots.cost_basis, lots.quantity, out=np.zeros_like(lots.cost_basis), where=lots.quantity > 0
     )
@@ -127,7 +134,19 @@ def sell_lots(
         category = np.zeros(n, dtype=np.int64)
         key2 = -lots.age_days
     # lexsort: last key is primary; lot_id breaks ties so the order never depends on input order
-    order = np.lexsort((lots.lot_id.astype(str), key2, category, ~sellable, lots.col, lots.row))
+    # Ties (same group, same cost) go to the older, then the bigger lot, then input order.
+    order = np.lexsort(
+        (
+            np.arange(n),
+            -lots.quantity,
+            -lots.age_days,
+            key2,
+            category,
+            ~sellable,
+            lots.col,
+            lots.row,
+        )
+    )
     row, col = lots.row[order], lots.col[order]
     qty = np.where(sellable[order], lots.quantity[order], 0.0)
     group_start = np.ones(n, dtype=bool)
@@ -139,7 +158,8 @@ def sell_lots(
     sold[order] = sold_sorted
     gain = sold * gain_per_unit
     rate = np.where(long_term, policy.long_term_tax_rate, policy.short_term_tax_rate)
-    return LotSale(sold=sold, gain=gain, tax=gain * rate)
+    sold_all[touched], gain_all[touched], tax_all[touched] = sold, gain, gain * rate
+    return LotSale(sold=sold_all, gain=gain_all, tax=tax_all)
 
 
 def _segmented_cumsum(values: Array, group_start: BoolArray) -> Array:
