@@ -62,6 +62,7 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
     (rebalancing a freshly rebalanced account yields nothing).
     """
     first = _one_pass(book, policy)
+    assert isinstance(first, RebalanceResult)
     net = first.quantity.copy()
     reason = first.reason.astype(np.int64)
     status = first.status.astype(np.int64)
@@ -74,7 +75,13 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
         sub = np.flatnonzero(moved)
         state = advance(state, last).rows(sub)
         rows = rows[sub]
-        last = _one_pass(state, policy, first.account_value[rows])
+        again = np.flatnonzero(_still_triggered(state, policy, first.account_value[rows]))
+        if again.size == 0:
+            break
+        state, rows = state.rows(again), rows[again]
+        nxt = _one_pass(state, policy, first.account_value[rows])
+        assert isinstance(nxt, RebalanceResult)
+        last = nxt
         net[rows] += last.quantity
         reason[rows] |= last.reason.astype(np.int64)
         status[rows] |= last.status.astype(np.int64) & ~(CASH_SHORT | SHORTFALL)
@@ -111,9 +118,20 @@ def advance(book: BookArrays, result: RebalanceResult) -> BookArrays:
     )
 
 
+def _still_triggered(book: BookArrays, policy: Policy, reserve_base: Array) -> BoolArray:
+    """Accounts a further pass would act on (a pass on any other account trades nothing)."""
+    triggered = _one_pass(book, policy, reserve_base, triggers_only=True)
+    assert isinstance(triggered, np.ndarray)
+    return triggered
+
+
 def _one_pass(
-    book: BookArrays, policy: Policy, reserve_base: Array | None = None
-) -> RebalanceResult:
+    book: BookArrays,
+    policy: Policy,
+    reserve_base: Array | None = None,
+    *,
+    triggers_only: bool = False,
+) -> RebalanceResult | BoolArray:
     """One pass of the pipeline over every account.
 
     ``reserve_base``: account values the cash floor is a fraction of (later passes keep the
@@ -182,6 +200,8 @@ def _one_pass(
     cash_short = cash0 < floor - _CASH_EPS
     live = value > 0
     triggered = cash_short | (live & rule_fires(threshold, calendar, policy))
+    if triggers_only:
+        return triggered
 
     # Phase A, cash flow first: excess cash buys underweights, a cash need sells overweights.
     tgt = ta * value[:, None]
@@ -394,11 +414,11 @@ def _fill_leftover(
     policy: Policy,
     reason: np.ndarray,
 ) -> Array:
-    """Spend whole-share leftovers on the most underweight sleeve, round after round.
+    """Spend whole-share leftovers on the most underweight sleeves, round after round.
 
-    Each round buys, per account, as many whole shares of its most underweight affordable
-    sleeve as the deficit holds (at least one). Like PyPortfolioOpt's greedy second pass,
-    but only on sleeves still below target and only
+    Each round buys, per account, one share of each affordable underweight sleeve in order of
+    deficit while the cash lasts. Like PyPortfolioOpt's greedy second pass, but only on
+    sleeves still below target and only
     with cash above the account's cash goal, so each share bought lowers total drift (the
     cash sleeve drops by the share's price, the sleeve's deviation by at most as much).
     """
@@ -412,28 +432,36 @@ def _fill_leftover(
     for _ in range(policy.max_fill_rounds):
         if rows.size == 0:
             break
+        # One round: one share of each affordable underweight sleeve, most underweight first,
+        # while the cash lasts (a sort per row, not one round per share).
         p = price[rows]
         new = buy_q[rows] == 0
         unit = p * (1 + sp) + np.where(new, policy.fee_per_trade, 0.0)
         d = deficit[rows]
-        ok = candidate[rows] & (d > WEIGHT_EPS * value[rows, None]) & (unit <= cap[rows, None])
+        c = cap[rows]
         removed = d - np.abs(d - p)
-        ok &= ~new | (
-            (p >= policy.min_trade_value)
-            & (removed * policy.drift_value_bps * 1e-4 >= policy.fee_per_trade + sp * p)
+        worth = (p >= policy.min_trade_value) & (
+            removed * policy.drift_value_bps * 1e-4 >= policy.fee_per_trade + sp * p
         )
-        score = np.where(ok, d, -np.inf)
-        j = np.argmax(score, axis=1)
-        has = np.isfinite(score[np.arange(rows.size), j])
-        kept = np.flatnonzero(has)
-        rows, j = rows[has], j[has]
-        # As many whole shares as the deficit holds (at least one), as far as cash allows.
-        p_j = price[rows, j]
-        first = unit[kept, j]
-        more = np.floor(np.maximum(cap[rows] - first, 0.0) / (p_j * (1 + sp)))
-        count = 1.0 + np.minimum(np.maximum(np.floor(deficit[rows, j] / p_j) - 1.0, 0.0), more)
-        buy_q[rows, j] += count
-        deficit[rows, j] -= count * p_j
-        cap[rows] -= first + (count - 1.0) * p_j * (1 + sp)
-        reason[rows, j] |= LEFTOVER_FILL
+        ok = (
+            candidate[rows]
+            & (d > WEIGHT_EPS * value[rows, None])
+            & (unit <= c[:, None])
+            & (~new | worth)
+        )
+        order = np.argsort(np.where(ok, -d, np.inf), axis=1, kind="stable")
+        ok_sorted = np.take_along_axis(ok, order, axis=1)
+        cost_sorted = np.where(ok_sorted, np.take_along_axis(unit, order, axis=1), 0.0)
+        take_sorted = ok_sorted & (np.cumsum(cost_sorted, axis=1) <= c[:, None])
+        if not take_sorted.any():
+            break
+        take = np.zeros_like(take_sorted)
+        np.put_along_axis(take, order, take_sorted, axis=1)
+        sub_r, sub_c = np.nonzero(take)
+        r_full = rows[sub_r]
+        buy_q[r_full, sub_c] += 1.0
+        deficit[r_full, sub_c] -= price[r_full, sub_c]
+        reason[r_full, sub_c] |= LEFTOVER_FILL
+        cap[rows] = c - rowsum(np.where(take_sorted, cost_sorted, 0.0))
+        rows = rows[take_sorted.any(axis=1)]
     return buy_q
