@@ -19,7 +19,9 @@ def resource_dir(name: str) -> Path:
         candidate = base / name
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"resource directory {name!r} not found under {_BUNDLED} or {_REPO_ROOT}")
+    raise FileNotFoundError(
+        f"resource directory {name!r} not found under {_BUNDLED} or {_REPO_ROOT}"
+    )
 
 
 def schemas_dir() -> Path:
