@@ -77,7 +77,8 @@ def lots(rows: list[tuple[str, str, str, float, float, str]]) -> pd.DataFrame:
 def random_arrays(rng: np.random.Generator, n: int, k: int, **knobs: float) -> BookArrays:
     """A random dense book: some accounts near target, some far, with restrictions and lots.
 
-    ``knobs``: probabilities ``p_restricted``, ``p_dnt``, ``p_wash`` and ``p_near``.
+    ``knobs``: probabilities ``p_restricted``, ``p_dnt``, ``p_wash``, ``p_near`` and
+    ``p_fractional`` (account allows fractional shares).
     """
     p_restricted = knobs.get("p_restricted", 0.05)
     p_dnt = knobs.get("p_dnt", 0.03)
@@ -100,7 +101,7 @@ def random_arrays(rng: np.random.Generator, n: int, k: int, **knobs: float) -> B
     w_cash = np.clip(cash_target + np.where(near, 0.0, rng.normal(0, 0.05, n)), 0, None)
     scale = w.sum(axis=1) + w_cash
     w, w_cash = w / scale[:, None], w_cash / scale
-    frac_acct = rng.random(n) < 0.4
+    frac_acct = rng.random(n) < knobs.get("p_fractional", 0.4)
     crypto = valid & (rng.random((n, k)) < 0.05)
     quantity = w * value[:, None] / price
     quantity = np.where(frac_acct[:, None] | crypto, quantity, np.round(quantity))

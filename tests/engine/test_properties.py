@@ -219,26 +219,56 @@ def test_invariants_hold_for_random_books(policy: Policy, seed: int) -> None:
         assert not (res.quantity[quiet] != 0).any(), "an account inside its bands was traded"
 
 
-@settings(max_examples=1_000, deadline=None)
-@given(
-    policy=policies.filter(
-        lambda p: (
-            p.trigger == "threshold"
-            and p.rebalance_to != "band_edge"
-            and p.band != "relative"  # a relative band of a 0% sleeve (cash) is 0 wide
-            and p.absolute_band > 0
-            and p.min_trade_value > 0
-        )
-    ),
-    seed=st.integers(0, 2**32 - 1),
-)
-def test_rebalancing_twice_changes_nothing(policy: Policy, seed: int) -> None:
-    book = random_arrays(np.random.default_rng(seed), ACCOUNTS_PER_EXAMPLE, SLOTS)
+UNRESTRICTED = {"p_restricted": 0.0, "p_dnt": 0.0, "p_wash": 0.0}
+
+
+def _second_pass_trades(book: BookArrays, policy: Policy) -> np.ndarray:
     first = rebalance(book, policy)
     shortfall = (first.status & 4) != 0
     second = rebalance(apply_trades(book, first), policy)
-    moved = (second.quantity != 0).any(axis=1) & ~shortfall
-    assert not moved.any(), f"second pass traded {book.account_id[moved]}"
+    return book.account_id[(second.quantity != 0).any(axis=1) & ~shortfall]
+
+
+def _settled(mode: str) -> st.SearchStrategy[Policy]:
+    """Threshold policies whose bands have a positive floor and a minimum trade."""
+    return st.builds(
+        Policy,
+        band=st.sampled_from(["absolute", "hybrid"]),
+        relative_band=st.sampled_from([0.05, 0.2, 0.5]),
+        absolute_band=st.sampled_from([0.01, 0.02, 0.05]),
+        max_total_drift=st.sampled_from([None, 0.03]),
+        rebalance_to=st.just(mode),
+        cash_reserve=st.sampled_from([0.0, 0.01, 0.05]),
+        min_trade_value=st.sampled_from([10.0, 250.0]),
+        fee_per_trade=st.sampled_from([0.0, 1.0, 10.0]),
+        spread_bps=st.sampled_from([0.0, 5.0, 30.0]),
+        drift_value_bps=st.sampled_from([0.0, 50.0, 500.0]),
+        lot_method=st.sampled_from(["tax_aware", "hifo", "fifo"]),
+    )
+
+
+@settings(max_examples=1_000, deadline=None)
+@given(policy=_settled("target"), seed=st.integers(0, 2**32 - 1))
+def test_rebalancing_to_target_twice_changes_nothing(policy: Policy, seed: int) -> None:
+    # Pinned sleeves (restrictions, wash-sale blocks) make the passes converge geometrically:
+    # there a second run may still find a small trade (>= min_trade_value). Not covered here.
+    book = random_arrays(np.random.default_rng(seed), ACCOUNTS_PER_EXAMPLE, SLOTS, **UNRESTRICTED)
+    moved = _second_pass_trades(book, policy)
+    assert not moved.size, f"second pass traded {moved}"
+
+
+@settings(max_examples=500, deadline=None)
+@given(policy=_settled("halfway"), seed=st.integers(0, 2**32 - 1))
+def test_rebalancing_halfway_twice_changes_nothing_with_fractional_shares(
+    policy: Policy, seed: int
+) -> None:
+    # Partial modes land inside the bands; with whole shares a sleeve whose goal is funded by a
+    # sale smaller than one share can stay outside, and a second run finds a small trade.
+    book = random_arrays(
+        np.random.default_rng(seed), ACCOUNTS_PER_EXAMPLE, SLOTS, p_fractional=1.0, **UNRESTRICTED
+    )
+    moved = _second_pass_trades(book, policy)
+    assert not moved.size, f"second pass traded {moved}"
 
 
 @settings(max_examples=200, deadline=None)

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from rebalancer.engine._arrays import BookArrays
+from rebalancer.engine._drift import padded_width
 from rebalancer.engine._policy import Policy
 from rebalancer.engine._tax import LotArrays
 from rebalancer.engine._washsale import wash_sale_blocks
@@ -379,7 +380,7 @@ def _dense(
     first[1:] = row[1:] != row[:-1]
     index = np.arange(row.size)
     col = index - np.maximum.accumulate(np.where(first, index, 0))
-    k = int(col.max()) + 1 if col.size else 0
+    k = padded_width(int(col.max()) + 1) if col.size else 0
     slot_col = np.full((n, n_sym), -1, dtype=np.int64)
     slot_col[row, code] = col
 

@@ -22,6 +22,7 @@ from rebalancer.engine._arrays import (
     reason_codes,
 )
 from rebalancer.engine._book import build_book
+from rebalancer.engine._drift import FAST_WIDTH, padded_width
 from rebalancer.engine._policy import Policy
 from rebalancer.engine._sizing import rebalance
 from rebalancer.errors import InvalidAccountError
@@ -149,15 +150,33 @@ def rebalance_batch(
     (row sums are padding-invariant), so any ``chunk_size`` gives the same trades.
     """
     n = book.shape[0]
+    used = np.where(book.valid, np.arange(book.shape[1]) + 1, 0).max(axis=1, initial=0)
+    wide = padded_width_of(used) > FAST_WIDTH
+    # Accounts wider than the fast row-sum width go in chunks of their own (same summation
+    # as on their own), the rest in order.
+    order = np.concatenate([np.flatnonzero(~wide), np.flatnonzero(wide)]).astype(np.int64)
     trades, accounts = [], []
     for start in range(0, max(n, 1), chunk_size):
-        index = np.arange(start, min(start + chunk_size, n), dtype=np.int64)
-        chunk = _trim(book.rows(index)) if (start > 0 or n > chunk_size) else _trim(book)
+        index = order[start : start + chunk_size]
+        whole = start == 0 and index.size == n and not wide.any()
+        chunk = _trim(book) if whole else _trim(book.rows(index))
         result = rebalance(chunk, policy)
         trades.append(trades_frame(chunk, result))
         accounts.append(accounts_frame(chunk, result))
     trade_frame = pd.concat(trades, ignore_index=True)
     account_frame = pd.concat(accounts, ignore_index=True)
+    if wide.any():  # back to book order
+        position = pd.Series(np.arange(n), index=book.account_id)
+        account_frame = account_frame.iloc[
+            np.argsort(position[account_frame["account_id"]].to_numpy(), kind="stable")
+        ]
+        trade_frame = trade_frame.iloc[
+            np.argsort(position[trade_frame["account_id"]].to_numpy(), kind="stable")
+        ]
+        account_frame, trade_frame = (
+            account_frame.reset_index(drop=True),
+            trade_frame.reset_index(drop=True),
+        )
     text = ["account_id", "symbol", "side", "reason", "lots"]
     return (
         trade_frame.astype(dict.fromkeys(text, "str")),
@@ -165,13 +184,18 @@ def rebalance_batch(
     )
 
 
+def padded_width_of(widths: np.ndarray) -> np.ndarray:
+    """:func:`padded_width` of an array of widths."""
+    return -(-widths // 8) * 8
+
+
 def _trim(book: BookArrays) -> BookArrays:
     """Drop trailing all-padding slot columns (a narrow chunk computes on narrow arrays)."""
     if book.shape[0] == 0:
         return book
     used = np.flatnonzero(book.valid.any(axis=0))
-    width = int(used[-1]) + 1 if used.size else 0
-    if width == book.shape[1]:
+    width = padded_width(int(used[-1]) + 1) if used.size else 0
+    if width >= book.shape[1]:
         return book
     values: dict[str, Any] = {
         name: (arr[:, :width] if isinstance(arr, np.ndarray) and arr.ndim == 2 else arr)

@@ -449,18 +449,31 @@ def _fill_leftover(
             & (unit <= c[:, None])
             & (~new | worth)
         )
+        # As many whole shares as the deficit holds (at least one) per sleeve.
+        count = np.maximum(np.floor(d / p), 1.0)
+        lot_cost = unit + (count - 1.0) * p * (1 + sp)
         order = np.argsort(np.where(ok, -d, np.inf), axis=1, kind="stable")
         ok_sorted = np.take_along_axis(ok, order, axis=1)
-        cost_sorted = np.where(ok_sorted, np.take_along_axis(unit, order, axis=1), 0.0)
+        cost_sorted = np.where(ok_sorted, np.take_along_axis(lot_cost, order, axis=1), 0.0)
         take_sorted = ok_sorted & (np.cumsum(cost_sorted, axis=1) <= c[:, None])
+        # A row whose first lot does not fit whole buys a single share of it instead.
+        none = ~take_sorted.any(axis=1) & ok_sorted[:, 0] & (cost_sorted[:, 0] > c)
+        single = np.zeros_like(take_sorted)
+        single[:, 0] = none
+        take_sorted |= single
+        n_sorted = np.where(single, 1.0, np.take_along_axis(count, order, axis=1))
+        cost_sorted = np.where(single, np.take_along_axis(unit, order, axis=1), cost_sorted)
         if not take_sorted.any():
             break
         take = np.zeros_like(take_sorted)
         np.put_along_axis(take, order, take_sorted, axis=1)
+        n_buy = np.zeros_like(n_sorted)
+        np.put_along_axis(n_buy, order, n_sorted, axis=1)
         sub_r, sub_c = np.nonzero(take)
         r_full = rows[sub_r]
-        buy_q[r_full, sub_c] += 1.0
-        deficit[r_full, sub_c] -= price[r_full, sub_c]
+        n_take = n_buy[sub_r, sub_c]
+        buy_q[r_full, sub_c] += n_take
+        deficit[r_full, sub_c] -= n_take * price[r_full, sub_c]
         reason[r_full, sub_c] |= LEFTOVER_FILL
         cap[rows] = c - rowsum(np.where(take_sorted, cost_sorted, 0.0))
         rows = rows[take_sorted.any(axis=1)]
