@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 from datetime import date
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
 
 import pandas as pd
@@ -52,6 +53,9 @@ class _State:
 
 
 state = _State()
+
+
+MAX_SQL_FILE_BYTES = 1_000_000
 
 
 class OutputFormat(StrEnum):
@@ -159,12 +163,35 @@ def version() -> None:
 @app.command()
 @handle_errors
 def query(
-    sql: Annotated[str, typer.Argument(help="One Athena SQL SELECT statement.")],
+    sql: Annotated[
+        str | None,
+        typer.Argument(
+            help="One Athena SQL SELECT statement (start with `--` if it begins with a comment)."
+        ),
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option("--file", "-F", help="Read the statement from a .sql file instead."),
+    ] = None,
     fmt: Annotated[
         OutputFormat, typer.Option("--format", "-f", help="Output format.")
     ] = OutputFormat.table,
 ) -> None:
     """Run Athena SQL on the lake and print the result."""
+    from rebalancer.errors import ConfigError
+
+    if (sql is None) == (file is None):
+        raise ConfigError("give the SQL either as an argument or with --file, not both or neither")
+    if file is not None:
+        if not file.is_file():
+            raise ConfigError(f"--file {file}: no such file")
+        if file.stat().st_size > MAX_SQL_FILE_BYTES:
+            raise ConfigError(f"--file {file}: larger than {MAX_SQL_FILE_BYTES:,} bytes")
+        try:
+            sql = file.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"--file {file}: not UTF-8 text") from None
+    assert sql is not None
     print_frame(open_lake().query(sql), fmt)
 
 

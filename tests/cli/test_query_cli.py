@@ -175,3 +175,38 @@ def test_usage_errors_are_one_line(tmp_path: Path, args: list[str], message: str
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert "Traceback" not in result.stderr
+
+
+def test_query_from_file(filled: LocalLake, tmp_path: Path) -> None:
+    sql_file = tmp_path / "q.sql"
+    sql_file.write_text(
+        "-- a leading comment is fine in a file\nSELECT count(*) AS n FROM market_prices\n"
+    )
+    result = run(["query", "--file", str(sql_file), "-f", "csv"], filled.root)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["n", "12"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: p / "missing.sql", "no such file"),
+        (
+            lambda p: (p / "bin.sql").write_bytes(b"\xff\xfe\x00SELECT") and p / "bin.sql",
+            "not UTF-8",
+        ),
+        (
+            lambda p: (p / "big.sql").write_text("--" + "x" * 1_100_000) and p / "big.sql",
+            "larger than",
+        ),
+    ],
+)
+def test_query_file_bad_input(filled: LocalLake, tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    result = run(["query", "--file", str(make(tmp_path))], filled.root)
+    assert result.returncode != 0
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_query_needs_sql_or_file(filled: LocalLake, tmp_path: Path) -> None:
+    both = run(["query", "SELECT 1", "--file", str(tmp_path / "x.sql")], filled.root)
+    assert both.returncode == 2 and "not both or neither" in both.stderr

@@ -1,0 +1,47 @@
+-- Audit: recommended trades that break a hard rule, per run (no rows = every rule holds).
+-- Checks against the current book, so run it right after `rebalancer recommend`.
+WITH trades AS (
+    SELECT run_id, as_of, account_id, symbol, side, quantity, value, cost,
+           drift_before, drift_after
+    FROM recommendations
+),
+oversold AS (
+    SELECT t.run_id, t.account_id, t.symbol, 'SELL_MORE_THAN_HELD' AS violation
+    FROM trades t
+    LEFT JOIN holdings h ON h.account_id = t.account_id AND h.symbol = t.symbol
+    WHERE t.side = 'SELL' AND t.quantity > coalesce(h.quantity, 0) + 1e-6
+),
+restricted AS (
+    SELECT t.run_id, t.account_id, t.symbol, 'RESTRICTED_' || t.side AS violation
+    FROM trades t
+    JOIN restrictions r ON r.account_id = t.account_id AND r.symbol = t.symbol
+    WHERE t.side = 'BUY' OR r.restriction = 'do_not_trade'
+),
+wash_sale AS (
+    SELECT DISTINCT t.run_id, t.account_id, t.symbol, 'WASH_SALE_BUY' AS violation
+    FROM trades t
+    JOIN accounts a ON a.account_id = t.account_id
+    JOIN transactions s ON s.household_id = a.household_id AND s.symbol = t.symbol
+    WHERE t.side = 'BUY' AND s.side = 'SELL' AND s.realized_gain < 0
+      AND date_diff('day', CAST(s.trade_date AS timestamp), t.as_of) <= 30
+),
+cash AS (
+    SELECT t.run_id, t.account_id, CAST(NULL AS varchar) AS symbol, 'CASH_OVERSPENT' AS violation
+    FROM trades t
+    JOIN accounts a ON a.account_id = t.account_id
+    GROUP BY t.run_id, t.account_id, a.cash, a.pending_cash_flow
+    HAVING a.cash + a.pending_cash_flow
+           + sum(CASE WHEN t.side = 'SELL' THEN t.value ELSE -t.value END) - sum(t.cost) < -0.01
+),
+drift AS (
+    SELECT DISTINCT run_id, account_id, CAST(NULL AS varchar) AS symbol,
+           'DRIFT_INCREASED' AS violation
+    FROM trades
+    WHERE drift_after > drift_before + 1e-9
+)
+SELECT run_id, account_id, symbol, violation FROM oversold
+UNION ALL SELECT run_id, account_id, symbol, violation FROM restricted
+UNION ALL SELECT run_id, account_id, symbol, violation FROM wash_sale
+UNION ALL SELECT run_id, account_id, symbol, violation FROM cash
+UNION ALL SELECT run_id, account_id, symbol, violation FROM drift
+ORDER BY run_id, account_id, symbol, violation
