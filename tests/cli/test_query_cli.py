@@ -163,7 +163,7 @@ def test_local_backend_refuses_s3_lake(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["query"], "Missing argument 'sql'"),
+        (["query", "--format"], "requires an argument"),
         (["no-such-verb"], "No such command 'no-such-verb'"),
         (["query", "SELECT 1", "--format", "xml"], "'xml' is not one of"),
         (["backfill", "--start"], "requires an argument"),
