@@ -93,7 +93,7 @@ class Policy:
     long_term_tax_rate: float = 0.15
     wash_sale_days: int = 30
     max_fill_rounds: int = 64
-    max_passes: int = 3
+    max_passes: int = 10
 
     def __post_init__(self) -> None:
         for name, choices in _CHOICES.items():

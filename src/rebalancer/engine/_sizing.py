@@ -45,6 +45,7 @@ from rebalancer.engine._tax import LotArrays, blocked_quantity, lot_facts, sell_
 
 _UNIT_EPS = 1e-9  # share-count tolerance before floor/ceil (float noise, not a real fraction)
 _CASH_EPS = 1e-6  # USD tolerance on cash comparisons
+_DUST_USD = 0.01  # a pass whose trades are all below this (USD) is not followed by another
 _BUY_BITS = CASH_DEPLOY | DRIFT_BUY | LEFTOVER_FILL
 _SELL_BITS = CASH_RAISE | WITHDRAWAL | FORCED | DRIFT_SELL
 
@@ -66,20 +67,24 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
     net = first.quantity.copy()
     reason = first.reason.astype(np.int64)
     status = first.status.astype(np.int64)
-    state, last, rows = book, first, np.arange(book.shape[0])
+    last, rows = first, np.arange(book.shape[0])
     extra = False
     for _ in range(policy.max_passes - 1):
-        moved = (last.quantity != 0).any(axis=1) & ((last.status & SHORTFALL) == 0)
+        # Passes that only move dust (float noise, fractions of a cent) end the loop.
+        moved = (np.abs(last.value) >= _DUST_USD).any(axis=1) & ((last.status & SHORTFALL) == 0)
         if not moved.any():
             break
-        sub = np.flatnonzero(moved)
-        state = advance(state, last).rows(sub)
-        rows = rows[sub]
-        again = np.flatnonzero(_still_triggered(state, policy, first.account_value[rows]))
-        if again.size == 0:
+        rows = rows[moved]
+        # The next pass starts from the original book plus the *netted* trades, exactly what a
+        # fresh run on the executed trades sees (netting can save fees, which frees cash).
+        sub = book.rows(rows)
+        state = advance(sub, _finalize(sub, policy, net[rows], reason[rows], status[rows]))
+        base = first.account_value[rows]
+        again = _still_triggered(state, policy, base)
+        if not again.any():
             break
-        state, rows = state.rows(again), rows[again]
-        nxt = _one_pass(state, policy, first.account_value[rows])
+        rows = rows[again]
+        nxt = _one_pass(state.rows(np.flatnonzero(again)), policy, base[again])
         assert isinstance(nxt, RebalanceResult)
         last = nxt
         net[rows] += last.quantity
@@ -173,27 +178,48 @@ def _one_pass(
     # keep the weight they can reach; the rest of the model scales to what is left.
     safe_value = np.where(value > 0, value, 1.0)[:, None]
     min_w = np.where(value[:, None] > 0, (qty - sellable_q) * price / safe_value, 0.0)
-    pinned = valid & (book.do_not_trade | (~can_buy & (w < t)) | (t < min_w - WEIGHT_EPS))
-    pinned_w = np.where(book.do_not_trade | (~can_buy & (w < t)), w, np.maximum(min_w, 0.0))
+    stuck_buy = valid & (book.do_not_trade | (~can_buy & (w < t)))
+    stuck_sell = valid & (t < min_w - WEIGHT_EPS)
     tradable = valid & ~book.do_not_trade
-    frozen_w = rowsum(np.where(pinned, pinned_w, 0.0))
-    frozen_t = rowsum(np.where(pinned, t, 0.0))
-    room = 1.0 - frozen_t
-    has_room = room > WEIGHT_EPS
-    scale = np.where(has_room, np.maximum(1.0 - frozen_w, 0.0) / np.where(has_room, room, 1.0), 0.0)
-    ta = np.where(pinned, pinned_w, t * scale[:, None])
-    tca = np.where(has_room, tc * scale, np.maximum(1.0 - frozen_w, 0.0))
+    # Scaling the rest of the model up can put another blocked sleeve out of reach (a blocked
+    # buy now below its scaled target, a scaled target below the unsellable part): pin those too,
+    # until no row changes (the pinned set only grows, so at most ``k`` rounds). Otherwise a
+    # sleeve the engine cannot move keeps the account triggered and the passes converge slowly.
+    for _ in range(k + 1):
+        pinned = stuck_buy | stuck_sell
+        pinned_w = np.where(stuck_buy, w, np.maximum(min_w, 0.0))
+        frozen_w = rowsum(np.where(pinned, pinned_w, 0.0))
+        frozen_t = rowsum(np.where(pinned, t, 0.0))
+        room = 1.0 - frozen_t
+        has_room = room > WEIGHT_EPS
+        scale = np.where(
+            has_room, np.maximum(1.0 - frozen_w, 0.0) / np.where(has_room, room, 1.0), 0.0
+        )
+        ta = np.where(pinned, pinned_w, t * scale[:, None])
+        tca = np.where(has_room, tc * scale, np.maximum(1.0 - frozen_w, 0.0))
+        more_buy = stuck_buy | (valid & ~pinned & ~can_buy & (w < ta - WEIGHT_EPS))
+        more_sell = stuck_sell | (valid & ~pinned & (ta < min_w - WEIGHT_EPS))
+        if (more_buy == stuck_buy).all() and (more_sell == stuck_sell).all():
+            break
+        stuck_buy, stuck_sell = more_buy, more_sell & ~more_buy
 
     # Triggers.
     width, cash_width = band_width(ta, policy), band_width(tca, policy)
-    # Whole shares cannot land closer than a share to a target: a sleeve within one share of
-    # its band counts as inside, or a band narrower than a share would trigger on every run.
+    # Effective bands: a deviation no trade can fix never triggers. Whole shares cannot land
+    # closer than a share to a target and no trade is below ``min_trade_value``, so a sleeve
+    # within one share (whole-share slots) or ``min_trade_value`` of its band counts as inside;
+    # otherwise a narrow band (a zero-width one: relative band, 0% target) would trigger on
+    # every run. The cash band gets the ``min_trade_value`` slack, total drift the largest.
     share_w = np.where(valid & ~book.fractional, price / safe_value, 0.0)
-    trigger_width = width + share_w
+    trade_w = policy.min_trade_value / safe_value[:, 0]
+    slack = np.maximum(share_w, trade_w[:, None])
+    drift_slack = np.maximum(np.where(tradable, slack, 0.0).max(axis=1, initial=0.0), trade_w)
+    trigger_width = width + slack
+    cash_trigger = cash_width + trade_w
     threshold = threshold_breached(
         out_of_band(w - ta, trigger_width, tradable),
-        np.abs(wc - tca) > cash_width + WEIGHT_EPS,
-        total_drift(w, ta, wc, tca),
+        np.abs(wc - tca) > cash_trigger + WEIGHT_EPS,
+        total_drift(w, ta, wc, tca) - drift_slack,
         policy,
     )
     calendar = calendar_due(book.days_since_rebalance, policy)
@@ -232,8 +258,8 @@ def _one_pass(
     tradable_all = np.concatenate([tradable, np.ones((n, 1), dtype=bool)], axis=1)
     threshold_a = threshold_breached(
         out_of_band(dev_a[:, :k], trigger_width, tradable),
-        np.abs(dev_a[:, k]) > cash_width + WEIGHT_EPS,
-        total_drift(wa, ta, wca, tca),
+        np.abs(dev_a[:, k]) > cash_trigger + WEIGHT_EPS,
+        total_drift(wa, ta, wca, tca) - drift_slack,
         policy,
     )
     need_b = triggered & live & rule_fires(threshold_a, calendar, policy)
@@ -295,10 +321,26 @@ def _one_pass(
     whole_sell = np.where(
         forced > _CASH_EPS, np.ceil(sell_units - _UNIT_EPS), np.floor(sell_units + _UNIT_EPS)
     )
+    # Partial modes aim inside the band; rounding down could leave a sleeve just outside it,
+    # and the next run would trade again. There a trade rounds toward the target instead,
+    # never past it (whole units to target), so the sleeve lands inside its band.
+    toward = (need_b & (lam > 0))[:, None] & ~frac
+    to_target = np.floor(np.abs(x - tgt) / price + _UNIT_EPS)
+    whole_sell = np.where(
+        toward & (x > tgt),
+        np.maximum(whole_sell, np.minimum(np.ceil(sell_units - _UNIT_EPS), to_target)),
+        whole_sell,
+    )
+    whole_buy = np.floor(buy_units + _UNIT_EPS)
+    whole_buy = np.where(
+        toward & (x < tgt),
+        np.maximum(whole_buy, np.minimum(np.ceil(buy_units - _UNIT_EPS), to_target)),
+        whole_buy,
+    )
     sell_q = np.minimum(np.where(frac, sell_units, whole_sell), sellable_q)
     sell_all = (sell_units > 0) & (sell_units >= sellable_q * (1 - 1e-9))
     sell_q = np.where(sell_all, sellable_q, sell_q)
-    buy_q = np.where(frac, buy_units, np.floor(buy_units + _UNIT_EPS))
+    buy_q = np.where(frac, buy_units, whole_buy)
     sell_v = sell_q * price
     small_sell = (sell_v < policy.min_trade_value) & ~exempt
     sell_q = np.where(small_sell | (sell_v <= trade_cost(sell_v, sell_q > 0, policy)), 0.0, sell_q)
