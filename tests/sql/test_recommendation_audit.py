@@ -1,4 +1,5 @@
-"""sql/queries/recommendation_violations.sql: the audit finds each planted violation."""
+"""sql/queries/recommendation_violations.sql: the audit finds each planted violation, and a
+real run over a generated book has none."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pandas as pd
 import pytest
 
 from rebalancer.lake import LocalLake
+from rebalancer.recommend import run_recommendations
 from tests.engine.books import account, holdings, model
 
 AUDIT = (
@@ -96,3 +98,19 @@ def test_audit_finds_exactly_the_planted_violations(planted: LocalLake) -> None:
         ("DRIFT", None, "DRIFT_INCREASED"),
     }
     assert set(found["run_id"]) == {"R1"}
+
+
+def test_generated_book_passes_the_audit(lake: LocalLake) -> None:
+    from rebalancer.book import DEFAULT_MODELS, generate_book, load_price_panel, write_book
+    from rebalancer.market import backfill, load_securities, seed_securities
+
+    seed_securities(lake)
+    backfill(lake, source="history", start="2021-06-01", end="2022-12-28")
+    backfill(lake, source="synthetic", start="2021-06-01", end="2022-12-28", interval="1d",
+             exclude_history=True, securities=load_securities(lake))  # fmt: skip
+    prices = load_price_panel(lake, DEFAULT_MODELS.symbols)
+    write_book(lake, generate_book(3_000, seed=11, prices=prices), total_accounts=3_000)
+    run = run_recommendations(lake)
+    assert run.summary()["trades"] > 1_000
+    violations = lake.query(AUDIT)
+    assert violations.empty, violations.groupby("violation").size().to_dict()

@@ -38,6 +38,7 @@ from rebalancer.engine._bands import (
     shrink_factor,
     threshold_breached,
 )
+from rebalancer.engine._cash import top_up_cash
 from rebalancer.engine._costs import trade_cost, worth_trading
 from rebalancer.engine._drift import Array, BoolArray, rowsum, total_drift, weights
 from rebalancer.engine._policy import Policy
@@ -345,6 +346,11 @@ def _one_pass(
     small_sell = (sell_v < policy.min_trade_value) & ~exempt
     sell_q = np.where(small_sell | (sell_v <= trade_cost(sell_v, sell_q > 0, policy)), 0.0, sell_q)
     buy_q = np.where(buy_q * price < policy.min_trade_value, 0.0, buy_q)
+    # Rounding down must not leave a coverable cash shortfall: top it up with the least overshoot.
+    sell_q = top_up_cash(
+        sell_q, price=price, sellable_q=np.where(tradable, sellable_q, 0.0), fractional=frac,
+        cash0=cash0, floor=floor, cash_short=cash_short, policy=policy,
+    )  # fmt: skip
 
     # Funding: buys never take cash below the floor; scale them down if they would.
     sell_v = sell_q * price
