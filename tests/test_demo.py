@@ -45,3 +45,4 @@ def test_demo_fills_the_lake_end_to_end(lake: LocalLake) -> None:
     assert not any("/slot-" in k for k in day)
     text = out.getvalue()
     assert "8. recommend trades for every account" in text and "Traceback" not in text
+    assert "no violations" in text

@@ -171,6 +171,19 @@ def run_demo(
     console.print(TRADES_QUERY, style="dim", highlight=False)
     console.print(lake.query(TRADES_QUERY).to_string(index=False))
 
+    console.rule(
+        "9. audit: trades that break a hard rule (sql/queries/recommendation_violations.sql)"
+    )
+    from rebalancer.resources import sql_dir
+
+    violations = lake.query((sql_dir() / "queries" / "recommendation_violations.sql").read_text())
+    if violations.empty:
+        console.print(
+            "no violations: every trade respects holdings, restrictions, wash sales, cash and drift"
+        )
+    else:
+        console.print(violations.groupby("violation").size().to_string())
+
     console.print(f"\nlake: {lake.root}")
     console.print(
         'next: `.venv/bin/rebalancer query "SELECT symbol, count(*) FROM market_prices GROUP BY 1"`'
