@@ -177,6 +177,7 @@ def run_demo(
     from rebalancer.resources import sql_dir
 
     violations = lake.query((sql_dir() / "queries" / "recommendation_violations.sql").read_text())
+    violations = violations[violations["run_id"] == run.run_id]  # earlier runs saw other books
     if violations.empty:
         console.print(
             "no violations: every trade respects holdings, restrictions, wash sales, cash and drift"
