@@ -8,6 +8,7 @@ whole-share fill rounds (bounded by ``Policy.max_fill_rounds``) and over lot ran
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
@@ -69,8 +70,8 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
     reason = first.reason.astype(np.int64)
     status = first.status.astype(np.int64)
     last, rows = first, np.arange(book.shape[0])
-    extra = False
-    for _ in range(policy.max_passes - 1):
+    extra = later_trades = False
+    for round_no in range(policy.max_passes - 1):
         # Passes that only move dust (float noise, fractions of a cent) end the loop.
         moved = (np.abs(last.value) >= _DUST_USD).any(axis=1) & ((last.status & SHORTFALL) == 0)
         if not moved.any():
@@ -78,23 +79,60 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
         rows = rows[moved]
         # The next pass starts from the original book plus the *netted* trades, exactly what a
         # fresh run on the executed trades sees (netting can save fees, which frees cash).
+        # After the first pass the netted trades are the first pass's, already finalized.
         sub = book.rows(rows)
-        state = advance(sub, _finalize(sub, policy, net[rows], reason[rows], status[rows]))
+        done = (
+            _result_rows(first, book, rows)
+            if round_no == 0
+            else _finalize(sub, policy, net[rows], reason[rows], status[rows])
+        )
+        state = advance(sub, done)
         base = first.account_value[rows]
-        again = _still_triggered(state, policy, base)
-        if not again.any():
+        # Sized whole when every account is still triggered (the usual case), else the
+        # triggered ones only (a pass on any other account trades nothing).
+        sized = _size(state, policy, base, all_triggered=True)
+        if not isinstance(sized, _Sized):
+            again = sized
+            if not again.any():
+                break
+            rows = rows[again]
+            state = state.rows(np.flatnonzero(again))
+            sized = _size(state, policy, base[again])
+            assert isinstance(sized, _Sized)
+        extra = True
+        if not sized.signed.any():
+            # A pass that trades nothing adds only its status bits (finalizing it would mask
+            # every reason to zero and flag nothing), and the next one would stop anyway.
+            status[rows] |= sized.status.astype(np.int64) & ~(CASH_SHORT | SHORTFALL)
             break
-        rows = rows[again]
-        nxt = _one_pass(state.rows(np.flatnonzero(again)), policy, base[again])
-        assert isinstance(nxt, RebalanceResult)
-        last = nxt
+        later_trades = True
+        last = _finalize(state, policy, *sized)
         net[rows] += last.quantity
         reason[rows] |= last.reason.astype(np.int64)
         status[rows] |= last.status.astype(np.int64) & ~(CASH_SHORT | SHORTFALL)
-        extra = True
     if not extra:
         return first
+    if not later_trades:
+        # The net trades are the first pass's, already finalized (its drift check passed, its
+        # shortfalls stand): only the status bits the later passes added change.
+        final = (status & ~(NO_IMPROVEMENT | SHORTFALL)) | (first.status & SHORTFALL)
+        return dataclasses.replace(first, status=final.astype(np.int8))
     return _finalize(book, policy, net, reason, status & ~(NO_IMPROVEMENT | SHORTFALL))
+
+
+def _result_rows(result: RebalanceResult, book: BookArrays, rows: np.ndarray) -> RebalanceResult:
+    """``result`` (of ``book``) restricted to account ``rows``, lots as ``book.rows(rows)``.
+
+    Every figure of a result is computed row by row, so this equals finalizing the same trades
+    on the sub-book.
+    """
+    keep = np.zeros(book.shape[0], dtype=bool)
+    keep[rows] = True
+    values = {
+        name: (arr[keep[book.lots.row]] if name == "lot_sold" else arr[rows])
+        for name, arr in vars(result).items()
+    }
+    return RebalanceResult(**values)
 
 
 def advance(book: BookArrays, result: RebalanceResult) -> BookArrays:
@@ -124,11 +162,13 @@ def advance(book: BookArrays, result: RebalanceResult) -> BookArrays:
     )
 
 
-def _still_triggered(book: BookArrays, policy: Policy, reserve_base: Array) -> BoolArray:
-    """Accounts a further pass would act on (a pass on any other account trades nothing)."""
-    triggered = _one_pass(book, policy, reserve_base, triggers_only=True)
-    assert isinstance(triggered, np.ndarray)
-    return triggered
+class _Sized(NamedTuple):
+    """A pass's trades before :func:`_finalize` (signed units, reason and status bits)."""
+
+    signed: Array
+    reason: np.ndarray
+    status: np.ndarray
+    base: Array
 
 
 def _one_pass(
@@ -142,6 +182,24 @@ def _one_pass(
 
     ``reserve_base``: account values the cash floor is a fraction of (later passes keep the
     first pass's floor, not one shrunk by the costs already paid).
+    """
+    sized = _size(book, policy, reserve_base, triggers_only=triggers_only)
+    if not isinstance(sized, _Sized):
+        return sized
+    return _finalize(book, policy, *sized)
+
+
+def _size(
+    book: BookArrays,
+    policy: Policy,
+    reserve_base: Array | None = None,
+    *,
+    triggers_only: bool = False,
+    all_triggered: bool = False,
+) -> _Sized | BoolArray:
+    """The trades of one pass (see :func:`_one_pass`), not yet finalized.
+
+    ``all_triggered``: return the triggers instead unless every account is triggered.
     """
     n, k = book.shape
     valid = book.valid
@@ -227,7 +285,7 @@ def _one_pass(
     cash_short = cash0 < floor - _CASH_EPS
     live = value > 0
     triggered = cash_short | (live & rule_fires(threshold, calendar, policy))
-    if triggers_only:
+    if triggers_only or (all_triggered and not triggered.all()):
         return triggered
 
     # Phase A, cash flow first: excess cash buys underweights, a cash need sells overweights.
@@ -373,7 +431,7 @@ def _one_pass(
         tradable & can_buy & ~frac & triggered[:, None] & live[:, None], policy, reason,
     )  # fmt: skip
 
-    return _finalize(book, policy, buy_q - sell_q, reason, status, base)
+    return _Sized(buy_q - sell_q, reason, status, base)
 
 
 def _finalize(
@@ -497,6 +555,11 @@ def _fill_leftover(
             & (unit <= c[:, None])
             & (~new | worth)
         )
+        # Rows with nothing affordable take nothing and would leave the loop after this round
+        # anyway: drop them before the per-row sort (most rows, after the first round).
+        live_rows = ok.any(axis=1)
+        if not live_rows.all():
+            rows, p, new, unit, d, c, ok = (a[live_rows] for a in (rows, p, new, unit, d, c, ok))
         # As many whole shares as the deficit holds (at least one) per sleeve.
         count = np.maximum(np.floor(d / p), 1.0)
         lot_cost = unit + (count - 1.0) * p * (1 + sp)
