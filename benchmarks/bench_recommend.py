@@ -108,7 +108,7 @@ PEER_CHILD = (
 import dataclasses, warnings
 import numpy as np, pandas as pd
 from pypfopt.discrete_allocation import DiscreteAllocation
-from rebalancer.engine import Policy, build_book, rebalance
+from rebalancer.engine import CHUNK_SIZE, Policy, build_book, rebalance
 from rebalancer.lake import LocalLake
 from rebalancer.recommend import load_book, load_prices, parse_as_of
 
@@ -133,8 +133,8 @@ picked = np.arange(0, n, max(1, n // sample))[:sample]
 small = cash_book.rows(picked)
 rebalance(small, policy)  # warm-up
 t = time.perf_counter()
-parts = [rebalance(cash_book.rows(np.arange(s0, min(s0 + 16384, n))), policy)
-         for s0 in range(0, n, 16384)]  # the chunking rebalance_batch uses
+parts = [rebalance(cash_book.rows(np.arange(s0, min(s0 + CHUNK_SIZE, n))), policy)
+         for s0 in range(0, n, CHUNK_SIZE)]  # the chunking rebalance_batch uses
 ours_all_s = time.perf_counter() - t
 cash_after = np.concatenate([r.cash_after for r in parts])
 t = time.perf_counter()

@@ -16,7 +16,13 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from rebalancer.engine import ENGINE_VERSION, Policy, Recommendation, recommend_book
+from rebalancer.engine import (
+    CHUNK_SIZE,
+    ENGINE_VERSION,
+    Policy,
+    Recommendation,
+    recommend_book,
+)
 from rebalancer.errors import ConfigError, InvalidAccountError, MarketDataError, NotFoundError
 from rebalancer.lake import Lake
 
@@ -193,7 +199,7 @@ def run_recommendations(
     model_version: str | None = None,
     write: bool = True,
     strict: bool = False,
-    chunk_size: int = 16_384,
+    chunk_size: int = CHUNK_SIZE,
 ) -> RunResult:
     """Recommend trades for the whole book (``account_id=None``) or one account.
 

@@ -24,6 +24,7 @@ from rebalancer.engine._costs import trade_cost, worth_trading
 from rebalancer.engine._drift import total_drift, weights
 from rebalancer.engine._policy import Policy
 from rebalancer.engine._recommend import (
+    CHUNK_SIZE,
     ENGINE_VERSION,
     Recommendation,
     rebalance_batch,
@@ -37,6 +38,7 @@ from rebalancer.engine._washsale import wash_sale_blocks
 
 __all__ = [
     "CASH",
+    "CHUNK_SIZE",
     "ENGINE_VERSION",
     "REASON_NAMES",
     "Book",

@@ -30,6 +30,12 @@ from rebalancer.errors import InvalidAccountError
 #: Bumped whenever the engine can produce different trades for the same input.
 ENGINE_VERSION = "1.0.0"
 
+#: Accounts per vectorized step. Small enough that a chunk's (accounts x slots) float arrays
+#: stay in the CPU cache (4,096 x 24 doubles is 768 KiB): on the benchmark book this sizes
+#: accounts about 1.5x faster than chunks of 16,384, with the same trades (results do not
+#: depend on the chunking).
+CHUNK_SIZE = 4_096
+
 _REASONS = np.array([reason_codes(i) for i in range(128)], dtype=object)
 _STATUS_NAMES = {
     TRIGGERED: "TRIGGERED",
@@ -142,7 +148,7 @@ def accounts_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
 
 
 def rebalance_batch(
-    book: BookArrays, policy: Policy, *, chunk_size: int = 16_384
+    book: BookArrays, policy: Policy, *, chunk_size: int = CHUNK_SIZE
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebalance every account, ``chunk_size`` accounts per vectorized step (bounds memory).
 
@@ -216,7 +222,7 @@ def recommend_book(
     restrictions: pd.DataFrame | None = None,
     transactions: pd.DataFrame | None = None,
     policy: Policy | None = None,
-    chunk_size: int = 16_384,
+    chunk_size: int = CHUNK_SIZE,
 ) -> Recommendation:
     """Batch path: validate the book, skip and report invalid accounts, rebalance the rest.
 
