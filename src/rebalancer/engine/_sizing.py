@@ -576,13 +576,11 @@ def _fill_leftover(
         cost_sorted = np.where(single, np.take_along_axis(unit, order, axis=1), cost_sorted)
         if not take_sorted.any():
             break
-        take = np.zeros_like(take_sorted)
-        np.put_along_axis(take, order, take_sorted, axis=1)
-        n_buy = np.zeros_like(n_sorted)
-        np.put_along_axis(n_buy, order, n_sorted, axis=1)
-        sub_r, sub_c = np.nonzero(take)
+        # Back to slot columns (each (row, slot) pair once, so the order does not matter).
+        sub_r, pos = np.nonzero(take_sorted)
+        sub_c = order[sub_r, pos]
         r_full = rows[sub_r]
-        n_take = n_buy[sub_r, sub_c]
+        n_take = n_sorted[sub_r, pos]
         buy_q[r_full, sub_c] += n_take
         deficit[r_full, sub_c] -= n_take * price[r_full, sub_c]
         reason[r_full, sub_c] |= LEFTOVER_FILL
