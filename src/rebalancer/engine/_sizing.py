@@ -80,12 +80,12 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
         # The next pass starts from the original book plus the *netted* trades, exactly what a
         # fresh run on the executed trades sees (netting can save fees, which frees cash).
         # After the first pass the netted trades are the first pass's, already finalized.
-        sub = book.rows(rows)
-        done = (
-            _result_rows(first, book, rows)
-            if round_no == 0
-            else _finalize(sub, policy, net[rows], reason[rows], status[rows])
-        )
+        whole = rows.size == book.shape[0]  # every account moved: no sub-book to copy
+        sub = book if whole else book.rows(rows)
+        if round_no > 0:
+            done = _finalize(sub, policy, net[rows], reason[rows], status[rows])
+        else:
+            done = first if whole else _result_rows(first, book, rows)
         state = advance(sub, done)
         base = first.account_value[rows]
         # Sized whole when every account is still triggered (the usual case), else the
