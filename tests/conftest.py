@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from rebalancer.lake import LocalLake, TableSchema, get_schema
+
+# CI explores the same examples on every run (reproducible, never flaky); a developer's run
+# draws new ones each time, and a failure prints the blob that replays it.
+hypothesis_settings.register_profile("ci", derandomize=True, print_blob=True)
+hypothesis_settings.register_profile("dev", print_blob=True)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 @pytest.fixture
@@ -23,8 +31,6 @@ def lake(tmp_path: Path) -> Iterator[LocalLake]:
 @pytest.fixture(autouse=True)
 def _isolated_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Tests never read a developer's REBALANCER_* environment or write to ./lake."""
-    import os
-
     for name in list(os.environ):
         if name.startswith("REBALANCER_"):
             monkeypatch.delenv(name)
