@@ -14,6 +14,8 @@ import pandas as pd
 from rebalancer.errors import ConfigError, QueryError
 from rebalancer.lake._base import (
     DEFAULT_OBJECT_NAME,
+    empty_frame,
+    keys_in_range,
     split_by_partition,
     superseded_objects,
     validate_object_name,
@@ -137,7 +139,7 @@ class AwsLake:
         """Read exactly these objects (data columns only)."""
         schema = get_schema(table)
         if not keys:
-            return schema.arrow_schema().empty_table().to_pandas()
+            return empty_frame(schema, schema.column_names)
         frame = _wr().s3.read_parquet(keys, boto3_session=self._session)
         return frame[schema.column_names]
 
@@ -161,16 +163,9 @@ class AwsLake:
         schema = get_schema(table)
         keys = self.list_objects(table)
         if schema.partitioned and (start or end):
-            keys = [
-                k
-                for k in keys
-                if (start is None or _dt(k) >= start) and (end is None or _dt(k) <= end)
-            ]
+            keys = keys_in_range(keys, start, end)
         if not keys:
-            frame = schema.arrow_schema().empty_table().to_pandas()
-            if schema.partitioned:
-                frame["dt"] = pd.Series([], dtype="string")
-            return frame[columns] if columns else frame
+            return empty_frame(schema, columns)
         frame = _wr().s3.read_parquet(
             keys,
             dataset=schema.partitioned,
@@ -216,13 +211,6 @@ class AwsLake:
             _wr().athena.wait_query(query_id, boto3_session=self._session)
             created.append(name)
         return created
-
-
-def _dt(key: str) -> str:
-    for part in key.split("/"):
-        if part.startswith("dt="):
-            return part[3:]
-    return ""
 
 
 def _nullable_types(arrow_type: Any) -> Any:

@@ -116,6 +116,29 @@ def superseded_objects(keys: list[str]) -> set[str]:
     }
 
 
+def partition_of(key: str) -> str:
+    """The ``dt`` of an object key (a local path or an S3 URI); ``""`` if unpartitioned."""
+    parent = key.rsplit("/", 2)[-2] if key.count("/") >= 1 else ""
+    return parent.removeprefix("dt=") if parent.startswith("dt=") else ""
+
+
+def keys_in_range(keys: list[str], start: str | None, end: str | None) -> list[str]:
+    """The keys whose partition lies in ``[start, end]`` (ISO dates, either bound optional)."""
+    return [
+        k
+        for k in keys
+        if (start is None or partition_of(k) >= start) and (end is None or partition_of(k) <= end)
+    ]
+
+
+def empty_frame(schema: TableSchema, columns: list[str] | None = None) -> pd.DataFrame:
+    """A zero-row frame with the table's columns and types (``dt`` as string if partitioned)."""
+    frame = schema.arrow_schema().empty_table().to_pandas()
+    if schema.partitioned:
+        frame["dt"] = pd.Series([], dtype="string")
+    return frame[columns] if columns else frame
+
+
 def validate_object_name(name: str) -> str:
     """Object names become file names: keep them to a safe alphabet."""
     if not name or not all(ch.isalnum() or ch in "-_." for ch in name) or name.startswith("."):

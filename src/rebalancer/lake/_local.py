@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 from rebalancer.errors import QueryError
 from rebalancer.lake._base import (
     DEFAULT_OBJECT_NAME,
+    empty_frame,
+    keys_in_range,
     split_by_partition,
     superseded_objects,
     validate_object_name,
@@ -134,7 +136,7 @@ class LocalLake:
         """Read exactly these files (data columns, schema types)."""
         schema = get_schema(table)
         if not keys:
-            return _empty_frame(schema, schema.column_names)
+            return empty_frame(schema, schema.column_names)
         return (
             ds.dataset(keys, format="parquet", schema=schema.arrow_schema()).to_table().to_pandas()
         )
@@ -160,9 +162,9 @@ class LocalLake:
         schema = get_schema(table)
         files = self.list_objects(table)
         if schema.partitioned and (start or end):
-            files = [f for f in files if _in_range(_dt_of(f), start, end)]
+            files = keys_in_range(files, start, end)
         if not files:
-            return _empty_frame(schema, columns)
+            return empty_frame(schema, columns)
         wanted = [
             c
             for c in (columns or [*schema.column_names, "dt"])
@@ -278,21 +280,6 @@ def _duckdb() -> ModuleType:
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
-
-
-def _dt_of(path: str) -> str:
-    return Path(path).parent.name.removeprefix("dt=")
-
-
-def _in_range(dt: str, start: str | None, end: str | None) -> bool:
-    return (start is None or dt >= start) and (end is None or dt <= end)
-
-
-def _empty_frame(schema: TableSchema, columns: list[str] | None) -> pd.DataFrame:
-    frame = schema.arrow_schema().empty_table().to_pandas()
-    if schema.partitioned:
-        frame["dt"] = pd.Series([], dtype="string")
-    return frame[columns] if columns else frame
 
 
 def _first_line(exc: BaseException | None) -> str:
