@@ -5,10 +5,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
-import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -38,6 +37,3 @@ def running(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-Client = Callable[..., httpx.Response]

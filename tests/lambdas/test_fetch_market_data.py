@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,22 +15,14 @@ from rebalancer.config import get_settings
 from rebalancer.errors import ConfigError, MarketDataError
 from rebalancer.lake import AwsLake
 from rebalancer.market import YFinanceProvider
+from tests.lambdas.context import EVENTS_DIR, LambdaContext
 from tests.market.yf_fixtures import replay
 
-EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
 BUCKET = "rebalancer-test-lake"
 
 
-@dataclass
-class Context:
-    function_name: str = "fetch_market_data"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:fetch_market_data"
-    aws_request_id: str = "req-1"
-
-
 def scheduled_event(**overrides: Any) -> dict[str, Any]:
-    event = json.loads((EVENTS / "eventbridge_scheduled.json").read_text())
+    event = json.loads((EVENTS_DIR / "eventbridge_scheduled.json").read_text())
     event.update(overrides)
     return event
 
@@ -61,7 +51,7 @@ def s3_lake(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsLake]:
 def test_scheduled_event_writes_the_slot_object(s3_lake: AwsLake) -> None:
     from lambdas.fetch_market_data import handler
 
-    result = handler(scheduled_event(), Context())
+    result = handler(scheduled_event(), LambdaContext("fetch_market_data"))
     assert result["slot"] == "2024-03-05T14:30:00+00:00"
     assert result["rows_written"] == 40 and result["failed_symbols"] == {}
     keys = s3_lake.list_objects("market_prices")
@@ -75,8 +65,8 @@ def test_scheduled_event_writes_the_slot_object(s3_lake: AwsLake) -> None:
 def test_duplicate_delivery_overwrites_instead_of_duplicating(s3_lake: AwsLake) -> None:
     from lambdas.fetch_market_data import handler
 
-    handler(scheduled_event(), Context())
-    handler(scheduled_event(id="another-delivery"), Context())
+    handler(scheduled_event(), LambdaContext("fetch_market_data"))
+    handler(scheduled_event(id="another-delivery"), LambdaContext("fetch_market_data"))
     frame = s3_lake.read("market_prices")
     assert len(frame) == 40
     assert not frame.duplicated(["symbol", "ts", "interval"]).any()
@@ -90,7 +80,7 @@ def test_total_provider_failure_raises_for_retry_and_dlq(
     offline = YFinanceProvider(download=replay("empty_frame"), sleep=lambda s: None)
     monkeypatch.setattr(module, "_provider", lambda settings, securities: offline)
     with pytest.raises(MarketDataError):
-        module.handler(scheduled_event(), Context())
+        module.handler(scheduled_event(), LambdaContext("fetch_market_data"))
     assert s3_lake.list_objects("market_prices") == []
 
 
@@ -103,7 +93,7 @@ def test_partial_failure_returns_the_failed_symbols(
     seed_securities(s3_lake)
     partial = YFinanceProvider(download=replay("partial_failure"), sleep=lambda s: None)
     monkeypatch.setattr(module, "_provider", lambda settings, securities: partial)
-    result = module.handler(scheduled_event(), Context())
+    result = module.handler(scheduled_event(), LambdaContext("fetch_market_data"))
     assert "ZZZZ" not in result["failed_symbols"]  # not in the universe: never requested
     assert result["rows_written"] == 3  # AAPL, MSFT, SPY from the recording
     assert result["rejected"] == 0
@@ -114,7 +104,7 @@ def test_malformed_events_fail_loudly(s3_lake: AwsLake, event: Any) -> None:
     from lambdas.fetch_market_data import handler
 
     with pytest.raises((ConfigError, MarketDataError)):
-        handler(event, Context())
+        handler(event, LambdaContext("fetch_market_data"))
 
 
 def test_compact_handler_compacts_yesterday_by_default(s3_lake: AwsLake) -> None:
@@ -122,9 +112,13 @@ def test_compact_handler_compacts_yesterday_by_default(s3_lake: AwsLake) -> None
     from lambdas.fetch_market_data import handler
 
     for minute in (35, 40, 45):
-        handler(scheduled_event(time=f"2024-03-05T14:{minute}:07Z"), Context())
+        handler(
+            scheduled_event(time=f"2024-03-05T14:{minute}:07Z"), LambdaContext("fetch_market_data")
+        )
     assert len(s3_lake.list_objects("market_prices")) == 3
-    result = compact_handler(scheduled_event(time="2024-03-06T01:00:00Z"), Context())
+    result = compact_handler(
+        scheduled_event(time="2024-03-06T01:00:00Z"), LambdaContext("fetch_market_data")
+    )
     assert result["day"] == "2024-03-05" and result["slot_objects"] == 3
     keys = s3_lake.list_objects("market_prices", include_superseded=True)
     assert keys == [f"s3://{BUCKET}/lake/market_prices/dt=2024-03-05/compacted.parquet"]

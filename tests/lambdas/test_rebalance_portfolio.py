@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from tests.api.test_recommendations import book_lake  # noqa: F401  (fixture)
-
-EVENTS = Path(__file__).parents[1] / "fixtures" / "events"
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "rebalance_portfolio"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:rebalance_portfolio"
-    aws_request_id: str = "52fdfc07-2182-154f-163f-5f0f9a621d72"
+from tests.lambdas.context import EVENTS_DIR, LambdaContext
 
 
 def load_event(name: str) -> dict:
-    return json.loads((EVENTS / name).read_text())
+    return json.loads((EVENTS_DIR / name).read_text())
 
 
 @pytest.fixture
@@ -39,7 +29,10 @@ def module(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> ModuleType:
 
 
 def test_health_through_api_gateway(module: ModuleType) -> None:
-    response = module.handler(load_event("apigw_rest_get_health.json"), LambdaContext())
+    response = module.handler(
+        load_event("apigw_rest_get_health.json"),
+        LambdaContext("rebalance_portfolio", memory_limit_in_mb=1024),
+    )
     assert response["statusCode"] == 200
     assert json.loads(response["body"])["status"] == "ok"
 
@@ -47,7 +40,7 @@ def test_health_through_api_gateway(module: ModuleType) -> None:
 def test_unknown_path_is_problem_json(module: ModuleType) -> None:
     event = load_event("apigw_rest_get_health.json")
     event["path"] = "/nope"
-    response = module.handler(event, LambdaContext())
+    response = module.handler(event, LambdaContext("rebalance_portfolio", memory_limit_in_mb=1024))
     assert response["statusCode"] == 404
     headers = {k.lower(): v for k, v in response.get("multiValueHeaders", {}).items()}
     headers.update({k.lower(): v for k, v in response.get("headers", {}).items()})
@@ -64,7 +57,7 @@ def test_recommendation_through_api_gateway(module: ModuleType) -> None:
     event["pathParameters"] = {"proxy": "v1/accounts/A1/recommendation"}
     event["queryStringParameters"] = {"as_of": "2024-12-31T16:00:00"}
     event["multiValueQueryStringParameters"] = {"as_of": ["2024-12-31T16:00:00"]}
-    response = module.handler(event, LambdaContext())
+    response = module.handler(event, LambdaContext("rebalance_portfolio", memory_limit_in_mb=1024))
     assert response["statusCode"] == 200, response["body"]
     body = json.loads(response["body"])
     assert {t["symbol"]: t["side"] for t in body["trades"]} == {"VTI": "SELL", "BND": "BUY"}
