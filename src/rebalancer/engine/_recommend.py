@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ from rebalancer.engine._sizing import rebalance
 from rebalancer.errors import InvalidAccountError
 
 #: Bumped whenever the engine can produce different trades for the same input.
-ENGINE_VERSION = "1.0.0"
+ENGINE_VERSION = "1.1.0"
 
 #: Accounts per vectorized step. Small enough that a chunk's (accounts x slots) float arrays
 #: stay in the CPU cache (4,096 x 24 doubles is 768 KiB): on the benchmark book this sizes
@@ -147,42 +147,61 @@ def accounts_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
     )
 
 
+def book_chunks(
+    book: BookArrays, chunk_size: int = CHUNK_SIZE
+) -> Iterator[tuple[np.ndarray, BookArrays]]:
+    """``(account rows, sub-book)`` chunks of ``book`` as the batch path sizes them.
+
+    Accounts are grouped by their padded slot width (stable within a width) and each chunk is
+    trimmed to its widest account, so a book of mostly 12-sleeve accounts computes on 16-wide
+    arrays rather than on the width of its widest account. Results do not depend on the
+    grouping (row sums are padding-invariant), and accounts wider than the fast row-sum width
+    land in chunks of their own kind, summed as on their own.
+    """
+    n = book.shape[0]
+    used = np.where(book.valid, np.arange(book.shape[1]) + 1, 0).max(axis=1, initial=0)
+    order = np.argsort(padded_width_of(used), kind="stable").astype(np.int64)
+    if n and bool((order == np.arange(n)).all()) and n <= chunk_size:
+        yield order, _trim(book)
+        return
+    widths = padded_width_of(used)[order]
+    for start in range(0, n, chunk_size):
+        index = order[start : start + chunk_size]
+        # A chunk never mixes fast-width and wide accounts (their row sums differ).
+        wide = widths[start : start + chunk_size] > FAST_WIDTH
+        for part in (index[~wide], index[wide]) if wide.any() else (index,):
+            if part.size:
+                yield part, _trim(book.rows(part))
+
+
 def rebalance_batch(
     book: BookArrays, policy: Policy, *, chunk_size: int = CHUNK_SIZE
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebalance every account, ``chunk_size`` accounts per vectorized step (bounds memory).
 
-    Chunks are trimmed to their own widest account, and results do not depend on the chunking
-    (row sums are padding-invariant), so any ``chunk_size`` gives the same trades.
+    Chunks come from :func:`book_chunks`; any ``chunk_size`` gives the same trades, returned
+    in book order.
     """
-    n = book.shape[0]
-    used = np.where(book.valid, np.arange(book.shape[1]) + 1, 0).max(axis=1, initial=0)
-    wide = padded_width_of(used) > FAST_WIDTH
-    # Accounts wider than the fast row-sum width go in chunks of their own (same summation
-    # as on their own), the rest in order.
-    order = np.concatenate([np.flatnonzero(~wide), np.flatnonzero(wide)]).astype(np.int64)
-    trades, accounts = [], []
-    for start in range(0, max(n, 1), chunk_size):
-        index = order[start : start + chunk_size]
-        whole = start == 0 and index.size == n and not wide.any()
-        chunk = _trim(book) if whole else _trim(book.rows(index))
+    trades, accounts, positions = [], [], []
+    for index, chunk in book_chunks(book, chunk_size):
         result = rebalance(chunk, policy)
-        trades.append(trades_frame(chunk, result))
+        frame = trades_frame(chunk, result)
+        trades.append(frame)
         accounts.append(accounts_frame(chunk, result))
+        positions.append(index)
+    if not trades:
+        result = rebalance(_trim(book), policy)
+        trades, accounts = [trades_frame(book, result)], [accounts_frame(book, result)]
     trade_frame = pd.concat(trades, ignore_index=True)
     account_frame = pd.concat(accounts, ignore_index=True)
-    if wide.any():  # back to book order
-        position = pd.Series(np.arange(n), index=book.account_id)
-        account_frame = account_frame.iloc[
-            np.argsort(position[account_frame["account_id"]].to_numpy(), kind="stable")
-        ]
-        trade_frame = trade_frame.iloc[
-            np.argsort(position[trade_frame["account_id"]].to_numpy(), kind="stable")
-        ]
-        account_frame, trade_frame = (
-            account_frame.reset_index(drop=True),
-            trade_frame.reset_index(drop=True),
-        )
+    order = np.concatenate(positions) if positions else np.arange(0)
+    if order.size and not bool((order == np.arange(order.size)).all()):
+        # Back to book order: accounts by their row, trades by their account's row (stable,
+        # so each account keeps its slot order).
+        account_frame = account_frame.iloc[np.argsort(order, kind="stable")].reset_index(drop=True)
+        account_row = pd.Series(np.arange(order.size), index=book.account_id)
+        trade_rows = account_row.reindex(trade_frame["account_id"].to_numpy()).to_numpy()
+        trade_frame = trade_frame.iloc[np.argsort(trade_rows, kind="stable")].reset_index(drop=True)
     text = ["account_id", "symbol", "side", "reason", "lots"]
     return (
         trade_frame.astype(dict.fromkeys(text, "str")),

@@ -2,7 +2,8 @@
 trade sizing, funding, whole-share fill, lots and the final drift check.
 
 Every step is a numpy expression over all accounts at once; the only loops are over the
-whole-share fill rounds (bounded by ``Policy.max_fill_rounds``) and over lot ranks.
+whole-share fill (at most ``Policy.max_fill_rounds`` walks, each a step per slot column, every
+step vectorized over accounts) and over lot ranks.
 """
 
 from __future__ import annotations
@@ -268,13 +269,19 @@ def _size(
     # closer than a share to a target and no trade is below ``min_trade_value``, so a sleeve
     # within one share (whole-share slots) or ``min_trade_value`` of its band counts as inside;
     # otherwise a narrow band (a zero-width one: relative band, 0% target) would trigger on
-    # every run. The cash band gets the ``min_trade_value`` slack, total drift the largest.
+    # every run. Cash moves only by trading a sleeve, and only trades toward a sleeve's target
+    # lower total drift: excess cash by buying an underweight sleeve, missing cash by selling
+    # an overweight one. So the cash band gets the smallest slack of those sleeves (leftover
+    # cash below the cheapest underweight share buys nothing), and cannot trigger without
+    # one. Total drift gets the largest slack.
     share_w = np.where(valid & ~book.fractional, price / safe_value, 0.0)
     trade_w = policy.min_trade_value / safe_value[:, 0]
     slack = np.maximum(share_w, trade_w[:, None])
     drift_slack = np.maximum(np.where(tradable, slack, 0.0).max(axis=1, initial=0.0), trade_w)
     trigger_width = width + slack
-    cash_trigger = cash_width + trade_w
+    cash_over = (wc > tca)[:, None]
+    fixes_cash = tradable & np.where(cash_over, can_buy & (w < ta), can_sell & (w > ta))
+    cash_trigger = cash_width + np.where(fixes_cash, slack, np.inf).min(axis=1, initial=np.inf)
     threshold = threshold_breached(
         out_of_band(w - ta, trigger_width, tradable),
         np.abs(wc - tca) > cash_trigger + WEIGHT_EPS,
@@ -520,13 +527,15 @@ def _fill_leftover(
     policy: Policy,
     reason: np.ndarray,
 ) -> Array:
-    """Spend whole-share leftovers on the most underweight sleeves, round after round.
+    """Spend whole-share leftovers on the underweight sleeves, most underweight first.
 
-    Each round buys, per account, one share of each affordable underweight sleeve in order of
-    deficit while the cash lasts. Like PyPortfolioOpt's greedy second pass, but only on
-    sleeves still below target and only
-    with cash above the account's cash goal, so each share bought lowers total drift (the
-    cash sleeve drops by the share's price, the sleeve's deviation by at most as much).
+    A first-fit walk, per account, down the sleeves in order of deficit: each takes as many
+    whole shares as its deficit holds (at least one) while the cash lasts, and a sleeve that
+    does not fit is passed over for the cheaper ones after it. A second walk tops the
+    remaining deficits up by single shares. Only sleeves below target are bought and only with
+    cash above the account's cash goal, so each share lowers total drift (the cash sleeve drops
+    by the share's price, the sleeve's deviation by at most as much). Like PyPortfolioOpt's
+    greedy second pass, without its ten-candidate search limit.
     """
     sp = policy.spread_bps * 1e-4
     buy_q = buy_q.copy()
@@ -535,55 +544,61 @@ def _fill_leftover(
     cap = cash_after_sales - spend - cash_keep
     deficit = tgt - (x + bought_v - sell_q * price)
     rows = np.flatnonzero(candidate.any(axis=1) & (cap > 0))
-    for _ in range(policy.max_fill_rounds):
+    for round_no in range(policy.max_fill_rounds):
         if rows.size == 0:
             break
-        # One round: one share of each affordable underweight sleeve, most underweight first,
-        # while the cash lasts (a sort per row, not one round per share).
         p = price[rows]
         new = buy_q[rows] == 0
         unit = p * (1 + sp) + np.where(new, policy.fee_per_trade, 0.0)
         d = deficit[rows]
         c = cap[rows]
-        removed = d - np.abs(d - p)
-        worth = (p >= policy.min_trade_value) & (
-            removed * policy.drift_value_bps * 1e-4 >= policy.fee_per_trade + sp * p
-        )
-        ok = (
-            candidate[rows]
-            & (d > WEIGHT_EPS * value[rows, None])
-            & (unit <= c[:, None])
-            & (~new | worth)
-        )
-        # Rows with nothing affordable take nothing and would leave the loop after this round
-        # anyway: drop them before the per-row sort (most rows, after the first round).
+        ok = candidate[rows] & (d > WEIGHT_EPS * value[rows, None]) & (unit <= c[:, None])
+        if policy.fee_per_trade > 0 or policy.min_trade_value > 0 or sp > 0:
+            # A new position must be worth its fee: the misallocation one share removes.
+            removed = d - np.abs(d - p)
+            worth = (p >= policy.min_trade_value) & (
+                removed * policy.drift_value_bps * 1e-4 >= policy.fee_per_trade + sp * p
+            )
+            ok &= ~new | worth
         live_rows = ok.any(axis=1)
         if not live_rows.all():
-            rows, p, new, unit, d, c, ok = (a[live_rows] for a in (rows, p, new, unit, d, c, ok))
-        # As many whole shares as the deficit holds (at least one) per sleeve.
-        count = np.maximum(np.floor(d / p), 1.0)
-        lot_cost = unit + (count - 1.0) * p * (1 + sp)
+            rows, ok = rows[live_rows], ok[live_rows]
+            p, unit, d, c = p[live_rows], unit[live_rows], d[live_rows], c[live_rows]
+            if rows.size == 0:
+                break
+        # Sort each account's sleeves by deficit; gather the sorted columns as rows of a
+        # (sleeves x accounts) array through flat indices (one fancy index per array).
+        m, k = d.shape
         order = np.argsort(np.where(ok, -d, np.inf), axis=1, kind="stable")
-        ok_sorted = np.take_along_axis(ok, order, axis=1)
-        cost_sorted = np.where(ok_sorted, np.take_along_axis(lot_cost, order, axis=1), 0.0)
-        take_sorted = ok_sorted & (np.cumsum(cost_sorted, axis=1) <= c[:, None])
-        # A row whose first lot does not fit whole buys a single share of it instead.
-        none = ~take_sorted.any(axis=1) & ok_sorted[:, 0] & (cost_sorted[:, 0] > c)
-        single = np.zeros_like(take_sorted)
-        single[:, 0] = none
-        take_sorted |= single
-        n_sorted = np.where(single, 1.0, np.take_along_axis(count, order, axis=1))
-        cost_sorted = np.where(single, np.take_along_axis(unit, order, axis=1), cost_sorted)
-        if not take_sorted.any():
+        width = int(ok.sum(axis=1).max())
+        local = (order[:, :width] + (np.arange(m) * k)[:, None]).T
+        ok_s, u_s, p_s, d_s = (arr.reshape(-1)[local] for arr in (ok, unit, p, d))
+        step = p_s * (1 + sp)
+        # First walk: as many shares as the deficit holds; later walks: one share.
+        count = np.maximum(np.floor(d_s / p_s), 1.0) if round_no == 0 else np.ones_like(d_s)
+        taken = np.zeros_like(u_s)
+        for j in range(width):
+            u, s = u_s[j], step[j]
+            fits = ok_s[j] & (u <= c)
+            more = np.floor(np.maximum(c - u, 0.0) / s)
+            more = np.where(u + more * s > c, more - 1.0, more)  # float guard
+            n_take = np.where(fits, np.minimum(count[j], 1.0 + np.maximum(more, 0.0)), 0.0)
+            c = c - np.where(fits, u + (n_take - 1.0) * s, 0.0)
+            taken[j] = n_take
+        got = taken > 0
+        if not got.any():
             break
-        # Back to slot columns (each (row, slot) pair once, so the order does not matter).
-        sub_r, pos = np.nonzero(take_sorted)
-        sub_c = order[sub_r, pos]
-        r_full = rows[sub_r]
-        n_take = n_sorted[sub_r, pos]
-        buy_q[r_full, sub_c] += n_take
-        deficit[r_full, sub_c] -= n_take * price[r_full, sub_c]
-        reason[r_full, sub_c] |= LEFTOVER_FILL
-        cap[rows] = c - rowsum(np.where(take_sorted, cost_sorted, 0.0))
-        rows = rows[take_sorted.any(axis=1)]
+        # Back into the book's arrays (contiguous, so the flat views write through).
+        flat = (order[:, :width].T + rows * k)[got]
+        units = taken[got]
+        buy_q.reshape(-1)[flat] += units
+        deficit.reshape(-1)[flat] -= units * price.reshape(-1)[flat]
+        reason.reshape(-1)[flat] |= LEFTOVER_FILL
+        cap[rows] = c
+        # Only a sleeve that took all its whole shares can have a deficit left that one more
+        # share fits (the others ran out of cash, which only shrinks): the next walk is for
+        # the accounts that have one.
+        rest = d_s - taken * p_s
+        again = (got & (taken == count) & (rest > WEIGHT_EPS * value[rows])).any(axis=0)
+        rows = rows[again]
     return buy_q
