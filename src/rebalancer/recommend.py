@@ -21,6 +21,7 @@ from rebalancer.engine import (
     ENGINE_VERSION,
     Policy,
     Recommendation,
+    recommend_account,
     recommend_book,
 )
 from rebalancer.errors import ConfigError, InvalidAccountError, MarketDataError, NotFoundError
@@ -120,20 +121,29 @@ def load_prices(lake: Lake, as_of: pd.Timestamp, *, lookback_days: int = 10) -> 
 
 
 def load_book(lake: Lake, account_id: str | None = None) -> dict[str, pd.DataFrame]:
-    """The book tables (all accounts, or one account with its model and household trades)."""
+    """The book tables: all accounts, or one account's household.
+
+    The single-account path needs the whole household: its trades depend on the other
+    accounts' through the same-run wash-sale guard, and the household's recent trades set the
+    wash-sale window.
+    """
     if account_id is None:
         tables = {name: lake.read(name) for name in (*BOOK_INPUTS, "transactions", "securities")}
         return {name: frame.drop(columns=["dt"], errors="ignore") for name, frame in tables.items()}
-    acc = lake.query(f"SELECT * FROM accounts WHERE account_id = {_sql_str(account_id)}")
-    if acc.empty:
+    one = lake.query(f"SELECT * FROM accounts WHERE account_id = {_sql_str(account_id)}")
+    if one.empty:
         raise NotFoundError(f"account {account_id} not found in the accounts table")
-    where = f"WHERE account_id = {_sql_str(account_id)}"
-    household = _sql_str(str(acc.loc[0, "household_id"]))
-    model_id = _sql_str(str(acc.loc[0, "model_id"]))
+    household = _sql_str(str(one.loc[0, "household_id"]))
+    acc = lake.query(f"SELECT * FROM accounts WHERE household_id = {household}")
+    if acc.empty:  # a null household id: the account alone
+        acc = one
+    ids = ", ".join(_sql_str(str(a)) for a in acc["account_id"].drop_duplicates())
+    models = ", ".join(_sql_str(str(m)) for m in acc["model_id"].drop_duplicates())
+    where = f"WHERE account_id IN ({ids})"
     return {
         "accounts": acc,
         "model_portfolios": lake.query(
-            f"SELECT * FROM model_portfolios WHERE model_id = {model_id}"
+            f"SELECT * FROM model_portfolios WHERE model_id IN ({models})"
         ),
         "holdings": lake.query(f"SELECT * FROM holdings {where}"),
         "tax_lots": lake.query(f"SELECT * FROM tax_lots {where}"),
@@ -215,13 +225,23 @@ def run_recommendations(
     prices = load_prices(lake, when)
     if prices.empty:
         raise MarketDataError(f"no prices closed in the 10 days before {when.isoformat()}")
-    rec = recommend_book(
-        tables["accounts"], tables["model_portfolios"], tables["holdings"], prices, as_of=when,
-        securities=tables["securities"], tax_lots=tables["tax_lots"],
-        restrictions=tables["restrictions"], transactions=tables["transactions"], policy=policy,
-        chunk_size=chunk_size,
-    )  # fmt: skip
-    if len(rec.rejected) and (strict or account_id is not None):
+    book = {
+        "securities": tables["securities"], "tax_lots": tables["tax_lots"],
+        "restrictions": tables["restrictions"], "transactions": tables["transactions"],
+        "policy": policy,
+    }  # fmt: skip
+    if account_id is None:
+        rec = recommend_book(
+            tables["accounts"], tables["model_portfolios"], tables["holdings"], prices,
+            as_of=when, chunk_size=chunk_size, **book,
+        )  # fmt: skip
+    else:
+        acc = tables["accounts"]
+        rec = recommend_account(
+            acc[acc["account_id"].astype(str) == account_id], tables["holdings"],
+            tables["model_portfolios"], prices, as_of=when, household=acc, **book,
+        )  # fmt: skip
+    if len(rec.rejected) and strict:
         first = rec.rejected.iloc[0]
         more = f" (and {len(rec.rejected) - 1} more)" if len(rec.rejected) > 1 else ""
         raise InvalidAccountError(f"account {first['account_id']}: {first['reason']}{more}")

@@ -128,6 +128,8 @@ def random_arrays(rng: np.random.Generator, n: int, k: int, **knobs: float) -> B
     symbols = np.array([[f"S{j}" for j in range(k)]] * n, dtype=object)
     return BookArrays(
         account_id=np.array([f"A{i:04d}" for i in range(n)], dtype=object),
+        # Households of up to three consecutive accounts (no draw: seeds keep their books).
+        household=np.array([f"H{i // 3:04d}" for i in range(n)], dtype=object),
         cash=cash,
         cash_flow=cash_flow,
         cash_target=cash_target,

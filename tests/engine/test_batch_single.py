@@ -77,8 +77,11 @@ def test_batch_and_single_give_identical_trades(
               "restrictions": restr, "transactions": tx, "policy": policy}  # fmt: skip
     batch = recommend_book(accts, MODELS, held, price_map, chunk_size=3, **kwargs)  # type: ignore[arg-type]
     assert batch.rejected.empty
-    for aid in accts["account_id"]:
-        single = recommend_account(accts[accts["account_id"] == aid], held[held["account_id"] == aid], MODELS, price_map, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+    for aid, hh in zip(accts["account_id"], accts["household_id"], strict=True):
+        # The single path sees the account's household (same-run wash sales), nothing more.
+        family = accts[accts["household_id"] == hh]
+        family_held = held[held["account_id"].isin(family["account_id"])]
+        single = recommend_account(accts[accts["account_id"] == aid], family_held, MODELS, price_map, household=family, **kwargs)  # type: ignore[arg-type]  # fmt: skip
         mine = batch.trades[batch.trades["account_id"] == aid].reset_index(drop=True)
         pd.testing.assert_frame_equal(single.trades, mine, check_exact=True)
         theirs = batch.accounts[batch.accounts["account_id"] == aid].reset_index(drop=True)
@@ -109,6 +112,7 @@ def _single(
         (account("ACC-PX0"), holdings("ACC-PX0", VTI=5), None, {"VTI": 0.0, "BND": 1.0}, {}, "no valid price for VTI"),
         (account("ACC-NAN"), holdings("ACC-NAN", VTI=float("nan")), None, None, {}, "negative or missing quantity"),
         (account("ACC-CASH", cash=-1.0), holdings("ACC-CASH", VTI=5), None, None, {}, "cash is missing or negative"),
+        (account("ACC-HH", household_id=None), holdings("ACC-HH", VTI=5), None, None, {}, "household_id is missing"),
         (account("ACC-TYPE", account_type="401k"), holdings("ACC-TYPE", VTI=5), None, None, {}, "account_type 401k"),
         (account("ACC-MOD", model_id="X"), holdings("ACC-MOD", VTI=5), None, None, {}, "unknown model X"),
         (account("ACC-NEGW"), holdings("ACC-NEGW", VTI=5), model(VTI=1.2, BND=-0.2), None, {}, "outside [0, 1]"),

@@ -55,7 +55,9 @@ def reason_codes(bits: int, names: dict[int, str] = REASON_NAMES) -> str:
 class BookArrays:
     """Everything the engine needs about a set of accounts, as arrays.
 
-    Per account (shape ``(n,)``): ``account_id``, ``cash`` (settled), ``cash_flow`` (pending
+    Per account (shape ``(n,)``): ``account_id``, ``household`` (the household id: wash sales
+    are household-wide, so one run must not buy in one account what another sells at a loss),
+    ``cash`` (settled), ``cash_flow`` (pending
     deposit + / withdrawal -), ``cash_target`` (the model's CASH weight), ``taxable``,
     ``days_since_rebalance`` (``inf`` if never).
     Per slot (shape ``(n, k)``): ``symbol``, ``valid``, ``quantity``, ``price``, ``target``,
@@ -65,6 +67,7 @@ class BookArrays:
     """
 
     account_id: ObjArray
+    household: ObjArray
     cash: Array
     cash_flow: Array
     cash_target: Array

@@ -132,10 +132,10 @@ def build_book(
     """Validate the book tables and lay them out as engine arrays.
 
     Accounts are rejected (not raised) for: a duplicate account row, missing or negative cash,
-    a missing pending cash flow, an unknown account type, an unknown model or one whose targets
-    are negative, duplicated or do not sum to 1, a negative or missing quantity, a duplicate
-    holding, a symbol missing from ``securities``, a missing or non-positive price, tax lots of a
-    taxable account that do not sum to its holding, or an unknown restriction kind.
+    a missing pending cash flow or household, an unknown account type, an unknown model or one
+    whose targets are negative, duplicated or do not sum to 1, a negative or missing quantity, a
+    duplicate holding, a symbol missing from ``securities``, a missing or non-positive price,
+    tax lots of a taxable account that do not sum to its holding, or an unknown restriction kind.
     """
     policy = policy or Policy()
     as_of_ts = pd.Timestamp(as_of)
@@ -155,6 +155,11 @@ def build_book(
         _reject(acc, acc["account_id"].duplicated(keep=False), "duplicate account row"),
         _reject(acc, ~np.isfinite(cash.fillna(np.nan)) | (cash < 0), "cash is missing or negative"),
         _reject(acc, ~np.isfinite(flow.fillna(np.nan)), "pending_cash_flow is missing"),
+        _reject(
+            acc,
+            acc["household_id"].isna() | (acc["household_id"].astype(str).str.strip() == ""),
+            "household_id is missing",
+        ),
         _reject(
             acc,
             ~_member(acc_type, ACCOUNT_TYPES),
@@ -448,6 +453,7 @@ def _dense(
     )
     return BookArrays(
         account_id=acc["account_id"].to_numpy(dtype=object),
+        household=acc["household_id"].astype(str).to_numpy(dtype=object),
         cash=pd.to_numeric(acc["cash"]).to_numpy(dtype=float),
         cash_flow=pd.to_numeric(acc["pending_cash_flow"]).to_numpy(dtype=float),
         cash_target=cash_target.to_numpy(dtype=float),

@@ -23,6 +23,7 @@ from rebalancer.engine._arrays import (
 )
 from rebalancer.engine._book import build_book
 from rebalancer.engine._drift import FAST_WIDTH, padded_width
+from rebalancer.engine._household import Piece, resolve
 from rebalancer.engine._policy import Policy
 from rebalancer.engine._sizing import rebalance
 from rebalancer.errors import InvalidAccountError
@@ -179,22 +180,25 @@ def rebalance_batch(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Rebalance every account, ``chunk_size`` accounts per vectorized step (bounds memory).
 
-    Chunks come from :func:`book_chunks`; any ``chunk_size`` gives the same trades, returned
-    in book order.
+    Chunks come from :func:`book_chunks`; households whose accounts would buy what another
+    sells at a loss in the same run are rerun with that buy blocked (see ``_household``). Any
+    ``chunk_size`` gives the same trades, returned in book order.
     """
-    trades, accounts, positions = [], [], []
-    for index, chunk in book_chunks(book, chunk_size):
-        result = rebalance(chunk, policy)
-        frame = trades_frame(chunk, result)
-        trades.append(frame)
-        accounts.append(accounts_frame(chunk, result))
-        positions.append(index)
-    if not trades:
-        result = rebalance(_trim(book), policy)
-        trades, accounts = [trades_frame(book, result)], [accounts_frame(book, result)]
-    trade_frame = pd.concat(trades, ignore_index=True)
-    account_frame = pd.concat(accounts, ignore_index=True)
-    order = np.concatenate(positions) if positions else np.arange(0)
+
+    def run(sub: BookArrays) -> list[tuple[np.ndarray, BookArrays, RebalanceResult]]:
+        return [
+            (index, chunk, rebalance(chunk, policy))
+            for index, chunk in book_chunks(sub, chunk_size)
+        ]
+
+    pieces = resolve(book, [Piece(*triple) for triple in run(book)], run)
+    if not pieces:
+        pieces = [Piece(np.arange(0), _trim(book), rebalance(_trim(book), policy))]
+    trade_frame = pd.concat([trades_frame(p.chunk, p.result) for p in pieces], ignore_index=True)
+    account_frame = pd.concat(
+        [accounts_frame(p.chunk, p.result) for p in pieces], ignore_index=True
+    )
+    order = np.concatenate([p.rows for p in pieces])
     if order.size and not bool((order == np.arange(order.size)).all()):
         # Back to book order: accounts by their row, trades by their account's row (stable,
         # so each account keeps its slot order).
@@ -267,12 +271,18 @@ def recommend_account(
     tax_lots: pd.DataFrame | None = None,
     restrictions: pd.DataFrame | None = None,
     transactions: pd.DataFrame | None = None,
+    household: pd.DataFrame | None = None,
     policy: Policy | None = None,
 ) -> Recommendation:
-    """Single-account path (for the API): the batch path on a one-account book.
+    """Single-account path (for the API): the batch path on the account's household.
 
-    ``transactions`` should hold the household's recent trades (wash-sale scope). Raises
-    :class:`InvalidAccountError` naming the account if its data cannot be rebalanced.
+    ``household`` holds the other accounts of the household (their holdings, lots and
+    restrictions in the other tables): one account's trades depend on theirs through the
+    same-run wash-sale guard, so with them the trades equal the batch run's exactly. Without
+    them the account is rebalanced alone. ``transactions`` should hold the household's recent
+    trades (wash-sale window). Raises :class:`InvalidAccountError` naming the account if its
+    data cannot be rebalanced (another account's bad data only leaves that account out, as in
+    a batch run).
     """
     if isinstance(account, pd.DataFrame):
         frame = account.reset_index(drop=True)
@@ -283,10 +293,23 @@ def recommend_account(
     if len(frame) != 1:
         raise InvalidAccountError(f"expected exactly one account, got {len(frame)}")
     account_id = str(frame.loc[0, "account_id"])
+    accounts = frame
+    if household is not None and len(household):
+        others = household[household["account_id"].astype(str) != account_id]
+        accounts = pd.concat([frame, others], ignore_index=True)
     rec = recommend_book(
-        frame, model_portfolios, holdings, prices, as_of=as_of, securities=securities,
+        accounts, model_portfolios, holdings, prices, as_of=as_of, securities=securities,
         tax_lots=tax_lots, restrictions=restrictions, transactions=transactions, policy=policy,
     )  # fmt: skip
-    if len(rec.rejected):
-        raise InvalidAccountError(f"account {account_id}: {rec.rejected.loc[0, 'reason']}")
-    return rec
+    mine = rec.rejected[rec.rejected["account_id"].astype(str) == account_id]
+    if len(mine):
+        raise InvalidAccountError(f"account {account_id}: {mine.iloc[0]['reason']}")
+    if len(accounts) == 1:
+        return rec
+
+    def only(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["account_id"] == account_id].reset_index(drop=True)
+
+    return Recommendation(
+        trades=only(rec.trades), accounts=only(rec.accounts), rejected=mine.reset_index(drop=True)
+    )
