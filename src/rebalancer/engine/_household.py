@@ -91,8 +91,10 @@ def resolve(
     """
     household_code = pd.factorize(book.household)[0].astype(np.int64)
     extra: BoolArray = np.zeros(book.shape, dtype=bool)
+    # Only the households just rerun can have a conflict left: the others' trades are final.
+    fresh = pieces
     while True:
-        found = conflicts(pieces, household_code)
+        found = conflicts(fresh, household_code)
         if found.empty:
             return pieces
         rows = np.flatnonzero(np.isin(household_code, found["household"].to_numpy()))
