@@ -25,6 +25,24 @@ wash_sale AS (
     WHERE t.side = 'BUY' AND s.side = 'SELL' AND s.realized_gain < 0
       AND date_diff('day', CAST(s.trade_date AS timestamp), t.as_of) <= 30
 ),
+loss_sales AS (
+    -- Sales in a run that sold at least one lot under water (its lot id is in the lots column).
+    SELECT DISTINCT t.run_id, a.household_id, t.symbol
+    FROM recommendations t
+    JOIN accounts a ON a.account_id = t.account_id
+    JOIN tax_lots l ON l.account_id = t.account_id AND l.symbol = t.symbol
+         AND strpos(';' || t.lots, ';' || l.lot_id || ':') > 0
+    WHERE t.side = 'SELL' AND l.quantity > 0 AND l.cost_basis / l.quantity > t.price
+),
+same_run_wash AS (
+    -- A buy of what another account of the household sells at a loss in the same run.
+    SELECT DISTINCT t.run_id, t.account_id, t.symbol, 'SAME_RUN_WASH_SALE' AS violation
+    FROM trades t
+    JOIN accounts a ON a.account_id = t.account_id
+    JOIN loss_sales s ON s.run_id = t.run_id AND s.household_id = a.household_id
+         AND s.symbol = t.symbol
+    WHERE t.side = 'BUY'
+),
 cash AS (
     SELECT t.run_id, t.account_id, CAST(NULL AS varchar) AS symbol, 'CASH_OVERSPENT' AS violation
     FROM trades t
@@ -42,6 +60,7 @@ drift AS (
 SELECT run_id, account_id, symbol, violation FROM oversold
 UNION ALL SELECT run_id, account_id, symbol, violation FROM restricted
 UNION ALL SELECT run_id, account_id, symbol, violation FROM wash_sale
+UNION ALL SELECT run_id, account_id, symbol, violation FROM same_run_wash
 UNION ALL SELECT run_id, account_id, symbol, violation FROM cash
 UNION ALL SELECT run_id, account_id, symbol, violation FROM drift
 ORDER BY run_id, account_id, symbol, violation

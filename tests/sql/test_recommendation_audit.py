@@ -43,15 +43,28 @@ def planted(lake: LocalLake) -> LocalLake:
             account("WASH", household_id="H4", cash=1_000.0),
             account("CASH", household_id="H5", cash=100.0, pending_cash_flow=-50.0),
             account("DRIFT", household_id="H6", cash=1_000.0),
+            account("LOSS", household_id="H7", account_type="taxable", cash=0.0),
+            account("SIB", household_id="H7", cash=1_000.0),
+            account("GAIN", household_id="H8", account_type="taxable", cash=0.0),
+            account("SIB2", household_id="H8", cash=1_000.0),
         ]),
     )  # fmt: skip
     lake.write("model_portfolios", model())
     lake.write(
         "holdings",
         pd.concat(
-            [holdings("OK", VTI=10), holdings("SHORT", VTI=3), holdings("RESTR", VTI=10, BND=5)]
+            [holdings("OK", VTI=10), holdings("SHORT", VTI=3), holdings("RESTR", VTI=10, BND=5),
+             holdings("LOSS", VXUS=10), holdings("GAIN", VXUS=10)]
         ),
     )
+    # LOSS's VXUS lot cost 120 a unit, GAIN's 80: at 100 the first sale is a loss, the second
+    # a gain.
+    lake.write(
+        "tax_lots",
+        pd.DataFrame({"account_id": ["LOSS", "GAIN"], "symbol": ["VXUS", "VXUS"],
+                      "lot_id": ["L-under", "L-over"], "quantity": [10.0, 10.0],
+                      "cost_basis": [1_200.0, 800.0], "acquired": [pd.Timestamp("2024-06-03").date()] * 2}),
+    )  # fmt: skip
     lake.write(
         "restrictions",
         pd.DataFrame({"account_id": ["RESTR", "RESTR"], "symbol": ["VXUS", "BND"],
@@ -78,6 +91,10 @@ def planted(lake: LocalLake) -> LocalLake:
             _trade("WASH", "BND", "BUY", 1),                     # loss sale 91 days earlier: fine
             _trade("CASH", "VTI", "BUY", 1, cost=1.0),           # 100 - 50 - 100 - 1 < 0
             _trade("DRIFT", "VTI", "BUY", 1, drift_after=0.2),   # drift went up
+            _trade("LOSS", "VXUS", "SELL", 5, lots="L-under:5.0"),  # a loss sale ...
+            _trade("SIB", "VXUS", "BUY", 5),                     # ... its sibling buys: wash
+            _trade("GAIN", "VXUS", "SELL", 5, lots="L-over:5.0"),   # a gain sale ...
+            _trade("SIB2", "VXUS", "BUY", 5),                    # ... its sibling may buy
         ]),
     )  # fmt: skip
     return lake
@@ -96,6 +113,7 @@ def test_audit_finds_exactly_the_planted_violations(planted: LocalLake) -> None:
         ("WASH", "VTI", "WASH_SALE_BUY"),
         ("CASH", None, "CASH_OVERSPENT"),
         ("DRIFT", None, "DRIFT_INCREASED"),
+        ("SIB", "VXUS", "SAME_RUN_WASH_SALE"),
     }
     assert set(found["run_id"]) == {"R1"}
 
