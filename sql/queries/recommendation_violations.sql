@@ -2,7 +2,7 @@
 -- Checks against the current book, so run it right after `rebalancer recommend`.
 WITH trades AS (
     SELECT run_id, as_of, account_id, symbol, side, quantity, value, cost,
-           drift_before, drift_after
+           drift_before, drift_after, reason
     FROM recommendations
 ),
 oversold AS (
@@ -52,10 +52,19 @@ cash AS (
            + sum(CASE WHEN t.side = 'SELL' THEN t.value ELSE -t.value END) - sum(t.cost) < -0.01
 ),
 drift AS (
-    SELECT DISTINCT run_id, account_id, CAST(NULL AS varchar) AS symbol,
+    -- Funding a cash shortfall (a withdrawal, a negative balance, a reserve) may raise drift:
+    -- those sales are FORCED, and such accounts are exempt, as in the engine.
+    SELECT DISTINCT t.run_id, t.account_id, CAST(NULL AS varchar) AS symbol,
            'DRIFT_INCREASED' AS violation
-    FROM trades
-    WHERE drift_after > drift_before + 1e-9
+    FROM trades t
+    JOIN accounts a ON a.account_id = t.account_id
+    WHERE t.drift_after > t.drift_before + 1e-9
+      AND a.cash + a.pending_cash_flow >= 0
+      AND NOT EXISTS (
+          SELECT 1 FROM recommendations f
+          WHERE f.run_id = t.run_id AND f.account_id = t.account_id
+            AND strpos(f.reason, 'FORCED') > 0
+      )
 )
 SELECT run_id, account_id, symbol, violation FROM oversold
 UNION ALL SELECT run_id, account_id, symbol, violation FROM restricted

@@ -47,14 +47,23 @@ def planted(lake: LocalLake) -> LocalLake:
             account("SIB", household_id="H7", cash=1_000.0),
             account("GAIN", household_id="H8", account_type="taxable", cash=0.0),
             account("SIB2", household_id="H8", cash=1_000.0),
+            account("WDRAW", household_id="H9", cash=100.0, pending_cash_flow=-300.0),
+            account("RSRV", household_id="H10", cash=100.0),
         ]),
     )  # fmt: skip
     lake.write("model_portfolios", model())
     lake.write(
         "holdings",
         pd.concat(
-            [holdings("OK", VTI=10), holdings("SHORT", VTI=3), holdings("RESTR", VTI=10, BND=5),
-             holdings("LOSS", VXUS=10), holdings("GAIN", VXUS=10)]
+            [
+                holdings("OK", VTI=10),
+                holdings("SHORT", VTI=3),
+                holdings("RESTR", VTI=10, BND=5),
+                holdings("LOSS", VXUS=10),
+                holdings("GAIN", VXUS=10),
+                holdings("WDRAW", VTI=5),
+                holdings("RSRV", VTI=5),
+            ]
         ),
     )
     # LOSS's VXUS lot cost 120 a unit, GAIN's 80: at 100 the first sale is a loss, the second
@@ -95,6 +104,8 @@ def planted(lake: LocalLake) -> LocalLake:
             _trade("SIB", "VXUS", "BUY", 5),                     # ... its sibling buys: wash
             _trade("GAIN", "VXUS", "SELL", 5, lots="L-over:5.0"),   # a gain sale ...
             _trade("SIB2", "VXUS", "BUY", 5),                    # ... its sibling may buy
+            _trade("WDRAW", "VTI", "SELL", 2, drift_after=0.2),  # funds a withdrawal: exempt
+            _trade("RSRV", "VTI", "SELL", 1, drift_after=0.2, reason="CASH_RAISE+FORCED"),  # a reserve: exempt
         ]),
     )  # fmt: skip
     return lake
