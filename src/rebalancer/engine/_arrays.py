@@ -91,11 +91,21 @@ class BookArrays:
         n, k = self.valid.shape
         return int(n), int(k)
 
-    def rows(self, index: npt.NDArray[np.int64]) -> BookArrays:
-        """A sub-book of the given account rows (lots follow)."""
+    def rows(self, index: npt.NDArray[np.int64], width: int | None = None) -> BookArrays:
+        """A sub-book of the given account rows (lots follow).
+
+        ``width``: keep only the first ``width`` slot columns (they must hold every valid slot
+        of those rows), gathered in the same copy.
+        """
         remap = np.full(self.shape[0], -1, dtype=np.int64)
         remap[index] = np.arange(index.size)
-        values = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "lots"}
+        cols = slice(None) if width is None else slice(0, width)
+        values = {
+            f.name: (arr[index, cols] if arr.ndim == 2 else arr[index])
+            for f in fields(self)
+            if f.name != "lots"
+            for arr in (getattr(self, f.name),)
+        }
         keep = remap[self.lots.row] >= 0
         return BookArrays(**values, lots=self.lots.take(keep, remap))
 

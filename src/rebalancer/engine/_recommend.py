@@ -168,11 +168,12 @@ def book_chunks(
     widths = padded_width_of(used)[order]
     for start in range(0, n, chunk_size):
         index = order[start : start + chunk_size]
+        width = widths[start : start + chunk_size]
         # A chunk never mixes fast-width and wide accounts (their row sums differ).
-        wide = widths[start : start + chunk_size] > FAST_WIDTH
-        for part in (index[~wide], index[wide]) if wide.any() else (index,):
-            if part.size:
-                yield part, _trim(book.rows(part))
+        wide = width > FAST_WIDTH
+        for part, part_width in ((index[~wide], width[~wide]), (index[wide], width[wide])):
+            if part.size:  # rows and trimmed columns in one gather (widths are sorted)
+                yield part, book.rows(part, int(part_width[-1]))
 
 
 def rebalance_batch(
