@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rebalancer.engine import BookArrays, LotArrays, Policy, RebalanceResult, rebalance
+from rebalancer.engine._policy import TriggerKind
 from rebalancer.engine._recommend import rebalance_batch
 from tests.engine.books import random_arrays
 
@@ -105,13 +106,18 @@ def check_invariants(book: BookArrays, policy: Policy, res: RebalanceResult) -> 
     np.testing.assert_allclose(res.cost, expected_cost, rtol=1e-12, atol=1e-9)
     cash_after = cash0 - (q * price).sum(axis=1) - expected_cost.sum(axis=1)
     np.testing.assert_allclose(res.cash_after, cash_after, rtol=1e-12, atol=1e-6)
-    # No negative cash, cash reserve kept whenever anything is bought.
+    # No negative cash, cash reserve kept whenever anything is bought. The floor is a fraction
+    # of the account after the trades (their costs lower it): the floor a re-run sees.
     shortfall = (res.status & 4) != 0
     assert ((cash_after >= -1e-6) | shortfall).all()
     assert not (shortfall & ~short).any()
     assert not (shortfall & buys.any(axis=1)).any()
     bought = buys.any(axis=1)
-    assert (cash_after[bought] >= floor[bought] - 1e-6).all()
+    floor_after = policy.cash_reserve * np.maximum(value0 - expected_cost.sum(axis=1), 0)
+    assert (cash_after[bought] >= floor_after[bought] - 1e-6).all()
+    # A shortfall is reported exactly when the cash stays below that floor.
+    still_short = short & (cash_after < floor_after - 1e-6)
+    assert (shortfall == still_short).all()
     # Shortfall only when everything sellable was sold.
     # Wash sale: no loss lot sold while the household bought the security in the window.
     lots = book.lots
@@ -230,13 +236,15 @@ def _second_pass_trades(book: BookArrays, policy: Policy) -> np.ndarray:
     return book.account_id[(second.quantity != 0).any(axis=1) & ~shortfall]
 
 
-def _settled(mode: str) -> st.SearchStrategy[Policy]:
-    """Threshold policies whose bands have a positive floor and a minimum trade."""
+def _idempotent(mode: str) -> st.SearchStrategy[Policy]:
+    """Threshold policies of one mode: every band kind (relative-only and zero floors too),
+    a cash reserve together with trading costs (fees, spread, cost/benefit), every lot method.
+    """
     return st.builds(
         Policy,
-        band=st.sampled_from(["absolute", "hybrid"]),
+        band=st.sampled_from(["absolute", "relative", "hybrid"]),
         relative_band=st.sampled_from([0.05, 0.2, 0.5]),
-        absolute_band=st.sampled_from([0.01, 0.02, 0.05]),
+        absolute_band=st.sampled_from([0.0, 0.01, 0.02, 0.05]),
         max_total_drift=st.sampled_from([None, 0.03]),
         rebalance_to=st.just(mode),
         cash_reserve=st.sampled_from([0.0, 0.01, 0.05]),
@@ -248,52 +256,13 @@ def _settled(mode: str) -> st.SearchStrategy[Policy]:
     )
 
 
-@settings(max_examples=500, deadline=None)
-@given(policy=_settled("target"), seed=st.integers(0, 2**32 - 1))
-def test_rebalancing_to_target_twice_changes_nothing(policy: Policy, seed: int) -> None:
-    # Positive band floors with a cash reserve *and* trading costs (see _idempotent for why the
-    # wider properties below keep costs at zero when a reserve is drawn).
-    book = random_arrays(np.random.default_rng(seed), ACCOUNTS_PER_EXAMPLE, SLOTS, **UNRESTRICTED)
-    moved = _second_pass_trades(book, policy)
-    assert not moved.size, f"second pass traded {moved}"
-
-
-def _idempotent(mode: str) -> st.SearchStrategy[Policy]:
-    """Threshold policies of one mode, every band kind (relative-only and zero floors too).
-
-    A cash reserve is drawn only with zero trading costs: the floor is a fraction of the
-    account value, which the first run's costs lower, so after a costly run the second run sees
-    ``cash_reserve x costs`` of fresh excess cash and may invest it (not covered here).
-    """
-    costly = st.builds(
-        Policy,
-        band=st.sampled_from(["absolute", "relative", "hybrid"]),
-        relative_band=st.sampled_from([0.05, 0.2, 0.5]),
-        absolute_band=st.sampled_from([0.0, 0.01, 0.02, 0.05]),
-        max_total_drift=st.sampled_from([None, 0.03]),
-        rebalance_to=st.just(mode),
-        min_trade_value=st.sampled_from([10.0, 250.0]),
-        fee_per_trade=st.sampled_from([0.0, 1.0, 10.0]),
-        spread_bps=st.sampled_from([0.0, 5.0, 30.0]),
-        drift_value_bps=st.sampled_from([0.0, 50.0, 500.0]),
-        lot_method=st.sampled_from(["tax_aware", "hifo", "fifo"]),
-    )
-    reserved = st.builds(
-        dataclasses.replace,
-        costly,
-        cash_reserve=st.sampled_from([0.01, 0.05]),
-        fee_per_trade=st.just(0.0),
-        spread_bps=st.just(0.0),
-    )
-    return st.one_of(costly, reserved)
-
-
 # Blocked sleeves on purpose: restrictions, do-not-trade and wash-sale blocks at high rates.
 BLOCKED = {"p_restricted": 0.15, "p_dnt": 0.08, "p_wash": 0.15}
+MODES = ["target", "halfway", "band_edge"]
 
 
-@pytest.mark.parametrize("mode", ["target", "halfway"])
-@settings(max_examples=400, deadline=None)
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=600, deadline=None)
 @given(
     data=st.data(),
     seed=st.integers(0, 2**32 - 1),
@@ -303,7 +272,8 @@ BLOCKED = {"p_restricted": 0.15, "p_dnt": 0.08, "p_wash": 0.15}
 def test_rebalancing_twice_changes_nothing(
     mode: str, data: st.DataObject, seed: int, p_fractional: float, blocked: bool
 ) -> None:
-    # Whole and fractional shares, every band kind, restrictions and wash-sale blocks.
+    # Whole and fractional shares, every band kind, a cash reserve with trading costs,
+    # restrictions and wash-sale blocks.
     policy = data.draw(_idempotent(mode))
     knobs = BLOCKED if blocked else UNRESTRICTED
     book = random_arrays(
@@ -311,6 +281,57 @@ def test_rebalancing_twice_changes_nothing(
     )
     moved = _second_pass_trades(book, policy)
     assert not moved.size, f"second pass traded {moved}"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    trigger=st.sampled_from(["calendar", "calendar_threshold"]),
+    calendar_days=st.sampled_from([1, 30, 90]),
+    p_fractional=st.sampled_from([0.0, 0.4, 1.0]),
+    blocked=st.booleans(),
+)
+def test_a_calendar_rebalance_is_done_for_the_day(
+    mode: str,
+    data: st.DataObject,
+    seed: int,
+    trigger: TriggerKind,
+    calendar_days: int,
+    p_fractional: float,
+    blocked: bool,
+) -> None:
+    policy = dataclasses.replace(
+        data.draw(_idempotent(mode)), trigger=trigger, calendar_days=calendar_days
+    )
+    rng = np.random.default_rng(seed)
+    knobs = BLOCKED if blocked else UNRESTRICTED
+    book = random_arrays(rng, ACCOUNTS_PER_EXAMPLE, SLOTS, p_fractional=p_fractional, **knobs)
+    # About half the accounts are due (some exactly on the day, some never rebalanced).
+    due_days = calendar_days + rng.choice([0.0, 1.0, 45.0, np.inf], ACCOUNTS_PER_EXAMPLE)
+    days = np.where(
+        rng.random(ACCOUNTS_PER_EXAMPLE) < 0.5,
+        due_days,
+        rng.integers(0, calendar_days, ACCOUNTS_PER_EXAMPLE).astype(float),
+    )
+    book = dataclasses.replace(book, days_since_rebalance=days)
+    first = rebalance(book, policy)
+    shortfall = (first.status & 4) != 0
+    # Off the calendar nothing trades, except to raise cash below its floor.
+    cash0 = book.cash + book.cash_flow
+    value0 = np.where(book.valid, book.quantity * book.price, 0.0).sum(axis=1) + cash0
+    short = cash0 < policy.cash_reserve * np.maximum(value0, 0) - 1e-6
+    off = (days < calendar_days) & ~short
+    assert not (first.quantity[off] != 0).any(), "an account not due was traded"
+    # Re-running the same day finds nothing, whether the last rebalance date has moved to
+    # today (the traded accounts are no longer due) or not yet (they are still due).
+    executed = apply_trades(book, first)
+    same_day = dataclasses.replace(executed, days_since_rebalance=days)
+    for again in (executed, same_day):
+        second = rebalance(again, policy)
+        moved = (second.quantity != 0).any(axis=1) & ~shortfall
+        assert not moved.any(), f"second run traded {book.account_id[moved]}"
 
 
 @settings(max_examples=200, deadline=None)

@@ -87,18 +87,23 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
             done = _finalize(sub, policy, net[rows], reason[rows], status[rows])
         else:
             done = first if whole else _result_rows(first, book, rows)
-        state = advance(sub, done)
-        base = first.account_value[rows]
+        # The cash floor is a fraction of the account as it stands after the trades so far
+        # (costs paid lower it), exactly the floor a re-run computes: keeping the first pass's
+        # floor would leave ``cash_reserve x costs`` for the re-run to invest. The passes are
+        # the same day: an account due for its calendar rebalance stays due, so its passes
+        # converge too (a re-run the same day, before its last rebalance date is moved, finds
+        # nothing; one after finds it not due).
+        state = advance(sub, done, same_day=True)
         # Sized whole when every account is still triggered (the usual case), else the
         # triggered ones only (a pass on any other account trades nothing).
-        sized = _size(state, policy, base, all_triggered=True)
+        sized = _size(state, policy, all_triggered=True)
         if not isinstance(sized, _Sized):
             again = sized
             if not again.any():
                 break
             rows = rows[again]
             state = state.rows(np.flatnonzero(again))
-            sized = _size(state, policy, base[again])
+            sized = _size(state, policy)
             assert isinstance(sized, _Sized)
         extra = True
         if not sized.signed.any():
@@ -136,8 +141,11 @@ def _result_rows(result: RebalanceResult, book: BookArrays, rows: np.ndarray) ->
     return RebalanceResult(**values)
 
 
-def advance(book: BookArrays, result: RebalanceResult) -> BookArrays:
-    """The book after executing ``result``: positions, cash, lots and calendar updated."""
+def advance(book: BookArrays, result: RebalanceResult, *, same_day: bool = False) -> BookArrays:
+    """The book after executing ``result``: positions, cash, lots and calendar updated.
+
+    ``same_day``: keep ``days_since_rebalance`` (a later pass of the same run).
+    """
     lots = book.lots
     price = np.where(book.valid, book.price, 1.0)
     remaining = np.maximum(lots.quantity - result.lot_sold, 0.0)
@@ -152,13 +160,15 @@ def advance(book: BookArrays, result: RebalanceResult) -> BookArrays:
         cost_basis=np.concatenate([kept_cost, bought * price[br, bc]]),
         age_days=np.concatenate([lots.age_days, np.zeros(br.size)]),
     )
-    traded = (result.quantity != 0).any(axis=1)
+    days = book.days_since_rebalance
+    if not same_day:
+        days = np.where((result.quantity != 0).any(axis=1), 0.0, days)
     return dataclasses.replace(
         book,
         quantity=np.where(book.valid, book.quantity + result.quantity, 0.0),
         cash=result.cash_after,
         cash_flow=np.zeros_like(book.cash_flow),
-        days_since_rebalance=np.where(traded, 0.0, book.days_since_rebalance),
+        days_since_rebalance=days,
         lots=new_lots,
     )
 
@@ -169,22 +179,13 @@ class _Sized(NamedTuple):
     signed: Array
     reason: np.ndarray
     status: np.ndarray
-    base: Array
 
 
 def _one_pass(
-    book: BookArrays,
-    policy: Policy,
-    reserve_base: Array | None = None,
-    *,
-    triggers_only: bool = False,
+    book: BookArrays, policy: Policy, *, triggers_only: bool = False
 ) -> RebalanceResult | BoolArray:
-    """One pass of the pipeline over every account.
-
-    ``reserve_base``: account values the cash floor is a fraction of (later passes keep the
-    first pass's floor, not one shrunk by the costs already paid).
-    """
-    sized = _size(book, policy, reserve_base, triggers_only=triggers_only)
+    """One pass of the pipeline over every account."""
+    sized = _size(book, policy, triggers_only=triggers_only)
     if not isinstance(sized, _Sized):
         return sized
     return _finalize(book, policy, *sized)
@@ -193,7 +194,6 @@ def _one_pass(
 def _size(
     book: BookArrays,
     policy: Policy,
-    reserve_base: Array | None = None,
     *,
     triggers_only: bool = False,
     all_triggered: bool = False,
@@ -215,8 +215,7 @@ def _size(
     lift = np.where(tc_model < 1, (1 - tc) / np.where(tc_model < 1, 1 - tc_model, 1.0), 0.0)
     t = np.where(valid, book.target, 0.0) * lift[:, None]
     w, wc, value = weights(x, cash0)
-    base = value if reserve_base is None else reserve_base
-    floor = policy.cash_reserve * np.maximum(base, 0.0)
+    floor = policy.cash_reserve * np.maximum(value, 0.0)
 
     # What can move: restrictions, do-not-trade, wash-sale blocks, loss lots.
     lots = book.lots
@@ -245,11 +244,18 @@ def _size(
     # buy now below its scaled target, a scaled target below the unsellable part): pin those too,
     # until no row changes (the pinned set only grows, so at most ``k`` rounds). Otherwise a
     # sleeve the engine cannot move keeps the account triggered and the passes converge slowly.
-    for _ in range(k + 1):
+    # The cash sleeve is pinned the same way at the reserve: buys never take it below the
+    # floor, so a target scaled below the reserve (pinned overweights) is out of reach too.
+    reserve = policy.cash_reserve
+    cash_pin = np.zeros(n, dtype=bool)
+    for _ in range(k + 2):
         pinned = stuck_buy | stuck_sell
         pinned_w = np.where(stuck_buy, w, np.maximum(min_w, 0.0))
         frozen_w = rowsum(np.where(pinned, pinned_w, 0.0))
         frozen_t = rowsum(np.where(pinned, t, 0.0))
+        if reserve > 0:
+            frozen_w = frozen_w + np.where(cash_pin, reserve, 0.0)
+            frozen_t = frozen_t + np.where(cash_pin, tc, 0.0)
         room = 1.0 - frozen_t
         has_room = room > WEIGHT_EPS
         scale = np.where(
@@ -259,7 +265,13 @@ def _size(
         tca = np.where(has_room, tc * scale, np.maximum(1.0 - frozen_w, 0.0))
         more_buy = stuck_buy | (valid & ~pinned & ~can_buy & (w < ta - WEIGHT_EPS))
         more_sell = stuck_sell | (valid & ~pinned & (ta < min_w - WEIGHT_EPS))
-        if (more_buy == stuck_buy).all() and (more_sell == stuck_sell).all():
+        same = (more_buy == stuck_buy).all() and (more_sell == stuck_sell).all()
+        if reserve > 0:
+            tca = np.where(cash_pin, reserve, tca)
+            more_cash = cash_pin | (tca < reserve - WEIGHT_EPS)
+            same = same and bool((more_cash == cash_pin).all())
+            cash_pin = more_cash
+        if same:
             break
         stuck_buy, stuck_sell = more_buy, more_sell & ~more_buy
 
@@ -281,7 +293,8 @@ def _size(
     trigger_width = width + slack
     cash_over = (wc > tca)[:, None]
     fixes_cash = tradable & np.where(cash_over, can_buy & (w < ta), can_sell & (w > ta))
-    cash_trigger = cash_width + np.where(fixes_cash, slack, np.inf).min(axis=1, initial=np.inf)
+    cash_slack = np.where(fixes_cash, slack, np.inf).min(axis=1, initial=np.inf)
+    cash_trigger = cash_width + cash_slack
     threshold = threshold_breached(
         out_of_band(w - ta, trigger_width, tradable),
         np.abs(wc - tca) > cash_trigger + WEIGHT_EPS,
@@ -329,7 +342,22 @@ def _size(
         policy,
     )
     need_b = triggered & live & rule_fires(threshold_a, calendar, policy)
-    lam = shrink_factor(dev_a, width_all, tradable_all, policy, total_drift(wa, ta, wca, tca))
+    drift_a = total_drift(wa, ta, wca, tca)
+    if policy.rebalance_to == "target":
+        lam = np.zeros(n)
+    else:
+        # A sleeve within a trade's reach (its trigger slack) of its aim does not set the factor.
+        slacks = {
+            "slack": np.concatenate([slack, cash_slack[:, None]], axis=1),
+            "drift_slack": drift_slack,
+        }
+        lam = shrink_factor(dev_a, width_all, tradable_all, policy, drift_a, **slacks)
+        if policy.rebalance_to == "band_edge" and (policy.fee_per_trade or policy.spread_bps):
+            lam = _edge_after_costs(
+                lam, x=x, xa=xa, tgt=tgt, value=safe_value[:, 0], ta=ta, width=width,
+                dev_a=dev_a, width_all=width_all, tradable=tradable, tradable_all=tradable_all,
+                drift=drift_a, policy=policy, slacks=slacks,
+            )  # fmt: skip
     goal = tgt + lam[:, None] * (xa - tgt)
     # Cash the buys may not dip below: the (partial) cash goal, never less than the floor.
     cash_keep = np.maximum(
@@ -418,27 +446,144 @@ def _size(
     )  # fmt: skip
 
     # Funding: buys never take cash below the floor; scale them down if they would.
-    sell_v = sell_q * price
-    cash_s = cash0 + rowsum(sell_v) - rowsum(trade_cost(sell_v, sell_q > 0, policy))
-    budget = cash_s - cash_keep
-    buy_v = buy_q * price
-    spend = rowsum(buy_v) + rowsum(trade_cost(buy_v, buy_q > 0, policy))
-    over = spend > budget
-    if over.any():
-        n_buys = rowsum(buy_q > 0)
-        gross = rowsum(buy_v) * (1 + policy.spread_bps * 1e-4)
-        f = np.clip(_safe_div(budget - policy.fee_per_trade * n_buys, gross), 0.0, 1.0)
-        f = f * (1 - 1e-12)
-        scaled = np.where(frac, buy_q * f[:, None], np.floor(buy_q * f[:, None]))
-        buy_q = np.where(over[:, None], scaled, buy_q)
-        buy_q = np.where(buy_q * price < policy.min_trade_value, 0.0, buy_q)
+    buy_q, sell_q, cash_s = _fund_buys(
+        buy_q, sell_q, price=price, x=x, tgt=tgt, ta=ta, width=width, value=value, fractional=frac,
+        sellable_q=sellable_q, cash0=cash0, cash_keep=cash_keep, partial=need_b & (lam > 0),
+        policy=policy,
+    )  # fmt: skip
 
     buy_q = _fill_leftover(
         buy_q, sell_q, price, x, tgt, value, cash_s, cash_keep,
-        tradable & can_buy & ~frac & triggered[:, None] & live[:, None], policy, reason,
+        tradable & can_buy & ~frac & triggered[:, None] & live[:, None], frac, policy, reason,
     )  # fmt: skip
 
-    return _Sized(buy_q - sell_q, reason, status, base)
+    return _Sized(buy_q - sell_q, reason, status)
+
+
+def _fund_buys(
+    buy_q: Array,
+    sell_q: Array,
+    *,
+    price: Array,
+    x: Array,
+    tgt: Array,
+    ta: Array,
+    width: Array,
+    value: Array,
+    fractional: BoolArray,
+    sellable_q: Array,
+    cash0: Array,
+    cash_keep: Array,
+    partial: BoolArray,
+    policy: Policy,
+) -> tuple[Array, Array, Array]:
+    """Buys, sales and cash after the sales, once the buys fit above ``cash_keep``.
+
+    Buys that would take cash below ``cash_keep`` are scaled down. On ``partial`` rows (partial
+    modes) the part of each buy that brings its sleeve up to its band's lower edge (``ta -
+    width``; whole shares: up to it) is funded first and only the rest is scaled: a pro-rata cut
+    could leave the worst sleeve just outside its band, and a re-run would shrink every
+    deviation again. When even that part is short (whole-share sales round toward their
+    targets, never past, so they can raise less than planned; costs), the sales already made
+    grow toward their targets to fund it.
+    """
+    sp = policy.spread_bps * 1e-4
+    growth = 1 + sp
+
+    def after_sales(sell_q: Array) -> Array:
+        sell_v = sell_q * price
+        return cash0 + rowsum(sell_v) - rowsum(trade_cost(sell_v, sell_q > 0, policy))
+
+    cash_s = after_sales(sell_q)
+    buy_v = buy_q * price
+    spend = rowsum(buy_v) + rowsum(trade_cost(buy_v, buy_q > 0, policy))
+    over = spend > cash_s - cash_keep
+    if not over.any():
+        return buy_q, sell_q, cash_s
+    fees = policy.fee_per_trade * rowsum(buy_q > 0)
+    partial = over & partial
+    req_q: Array | None = None
+    if partial.any():
+        gap = np.maximum((ta - width) * value[:, None] - x, 0.0) / price
+        gap = np.where(fractional, gap, np.ceil(gap - _UNIT_EPS))
+        req_q = np.where(partial[:, None], np.minimum(gap, buy_q), 0.0)
+        req_v = rowsum(req_q * price) * growth
+        lacking = partial & (req_v > cash_s - cash_keep - fees)
+        if lacking.any():
+            to_target = np.maximum(x - tgt, 0.0) / price
+            to_target = np.where(fractional, to_target, np.floor(to_target + _UNIT_EPS))
+            room = np.maximum(np.minimum(to_target, sellable_q) - sell_q, 0.0)
+            room = np.where(lacking[:, None] & (sell_q > 0), room, 0.0)
+            need = (req_v - (cash_s - cash_keep - fees)) / (1 - sp)
+            part = np.minimum(1.0, _safe_div(need, rowsum(room * price)))
+            add = room * part[:, None]
+            add = np.where(fractional, add, np.minimum(np.ceil(add - _UNIT_EPS), room))
+            sell_q = sell_q + add
+            cash_s = after_sales(sell_q)
+            over = spend > cash_s - cash_keep
+        fits = req_v <= cash_s - cash_keep - fees
+        req_q = np.where(fits[:, None], req_q, 0.0)
+    if req_q is None:  # the usual case: every buy scales
+        f = _safe_div(cash_s - cash_keep - fees, rowsum(buy_v) * growth)
+        rest_q = buy_q
+    else:
+        fund = cash_s - cash_keep - fees - rowsum(req_q * price) * growth
+        rest_q = buy_q - req_q
+        f = _safe_div(fund, rowsum(rest_q * price) * growth)
+    f = np.clip(f, 0.0, 1.0) * (1 - 1e-12)
+    scaled = np.where(fractional, rest_q * f[:, None], np.floor(rest_q * f[:, None]))
+    if req_q is not None:
+        scaled = req_q + scaled
+    buy_q = np.where(over[:, None], scaled, buy_q)
+    buy_q = np.where(buy_q * price < policy.min_trade_value, 0.0, buy_q)
+    return buy_q, sell_q, cash_s
+
+
+def _edge_after_costs(
+    lam: Array,
+    *,
+    x: Array,
+    xa: Array,
+    tgt: Array,
+    value: Array,
+    ta: Array,
+    width: Array,
+    dev_a: Array,
+    width_all: Array,
+    tradable: BoolArray,
+    tradable_all: BoolArray,
+    drift: Array,
+    policy: Policy,
+    slacks: dict[str, Array],
+) -> Array:
+    """``band_edge``'s factor, with each band narrowed by what the pass's own costs move.
+
+    The worst sleeve is aimed at its band edge, but paying the costs ``C`` moves it: the
+    account shrinks by ``C``, so an overweight sleeve on its upper edge rises by
+    ``(target + width) x C / (value - C)``; and the buys are scaled down to fund ``C``, so an
+    underweight sleeve on its lower edge falls short by its share of the buys times ``C``. A
+    re-run would then find it outside its band and shrink every deviation again. So the
+    factor aims each sleeve that much inside its band (total drift: ``C / value``). ``C`` is
+    the cost of the planned trades; two rounds, as a smaller factor means larger trades.
+    """
+    k = x.shape[1]
+    sp = policy.spread_bps * 1e-4
+    out = lam
+    for _ in range(2):
+        plan = np.where(tradable, (tgt - x) + out[:, None] * (xa - tgt), 0.0)
+        moving = np.abs(plan) > _CASH_EPS
+        cost = rowsum(np.where(moving, policy.fee_per_trade + sp * np.abs(plan), 0.0))
+        c = np.minimum(cost / value, 0.5)
+        buys = np.maximum(plan, 0.0)
+        share = _safe_div(buys, np.broadcast_to(rowsum(buys)[:, None], buys.shape))
+        over = dev_a[:, :k] > 0
+        margin = np.where(over, (ta + width) * (c / (1.0 - c))[:, None], share * c[:, None])
+        narrowed = np.concatenate([np.maximum(width - margin, 0.0), width_all[:, k:]], axis=1)
+        out = np.minimum(
+            lam,
+            shrink_factor(dev_a, narrowed, tradable_all, policy, drift, drift_margin=c, **slacks),
+        )
+    return out
 
 
 def _finalize(
@@ -447,11 +592,12 @@ def _finalize(
     signed: Array,
     reason: np.ndarray,
     status: np.ndarray,
-    reserve_base: Array | None = None,
 ) -> RebalanceResult:
     """Values, costs, cash, drift and lots of the final trades.
 
     Drops an account's trades if they would not reduce total drift (a cash shortfall excepted).
+    A cash-short account whose cash stays below the floor of the account *after* the trades
+    (the floor a re-run sees) is flagged ``SHORTFALL``.
     """
     n, k = book.shape
     valid = book.valid
@@ -464,8 +610,7 @@ def _finalize(
     t = np.where(valid, book.target, 0.0) * lift[:, None]
     w, wc, value = weights(x, cash0)
     drift_before = total_drift(w, t, wc, tc)
-    base = value if reserve_base is None else reserve_base
-    floor = policy.cash_reserve * np.maximum(base, 0.0)
+    floor = policy.cash_reserve * np.maximum(value, 0.0)
     cash_short = cash0 < floor - _CASH_EPS
     lots = book.lots
     gain_per_unit, lot_ok = lot_facts(lots, price, book.wash_loss_block)
@@ -474,7 +619,7 @@ def _finalize(
     trade_v = signed * price
     cost = trade_cost(trade_v, signed != 0, policy)
     cash_after = cash0 - rowsum(trade_v) - rowsum(cost)
-    w_post, wc_post, _ = weights(x + trade_v, cash_after)
+    w_post, wc_post, value_post = weights(x + trade_v, cash_after)
     drift_after = total_drift(w_post, t, wc_post, tc)
     worse = ~cash_short & (drift_after > drift_before + WEIGHT_EPS) & (signed != 0).any(axis=1)
     if worse.any():
@@ -482,10 +627,11 @@ def _finalize(
         trade_v = signed * price
         cost = trade_cost(trade_v, signed != 0, policy)
         cash_after = cash0 - rowsum(trade_v) - rowsum(cost)
-        w_post, wc_post, _ = weights(x + trade_v, cash_after)
+        w_post, wc_post, value_post = weights(x + trade_v, cash_after)
         drift_after = total_drift(w_post, t, wc_post, tc)
     status |= np.where(worse, NO_IMPROVEMENT, 0)
-    status |= np.where(cash_short & (cash_after < floor - _CASH_EPS), SHORTFALL, 0)
+    floor_post = policy.cash_reserve * np.maximum(value_post, 0.0)
+    status |= np.where(cash_short & (cash_after < floor_post - _CASH_EPS), SHORTFALL, 0)
     reason = np.where(signed > 0, reason & _BUY_BITS, np.where(signed < 0, reason & _SELL_BITS, 0))
 
     # Lots of taxable sales.
@@ -524,6 +670,7 @@ def _fill_leftover(
     cash_after_sales: Array,
     cash_keep: Array,
     candidate: BoolArray,
+    fractional: BoolArray,
     policy: Policy,
     reason: np.ndarray,
 ) -> Array:
@@ -536,6 +683,11 @@ def _fill_leftover(
     cash above the account's cash goal, so each share lowers total drift (the cash sleeve drops
     by the share's price, the sleeve's deviation by at most as much). Like PyPortfolioOpt's
     greedy second pass, without its ten-candidate search limit.
+
+    Cash still left then tops up the fractional buys of the pass, pro rata to their remaining
+    deficits (never past a target, spread paid): otherwise a whole-share sleeve's pro-rata
+    part of the excess cash that rounds to no share would stay idle, and each later pass would
+    invest only a fraction of it (converging geometrically, short of ``max_passes``).
     """
     sp = policy.spread_bps * 1e-4
     buy_q = buy_q.copy()
@@ -601,4 +753,14 @@ def _fill_leftover(
         rest = d_s - taken * p_s
         again = (got & (taken == count) & (rest > WEIGHT_EPS * value[rows])).any(axis=0)
         rows = rows[again]
+
+    # Fractional top-up of the buys already made (no new trade: no fee, no minimum to meet).
+    top = fractional & (buy_q > 0) & (deficit > _CASH_EPS)
+    rows = np.flatnonzero(top.any(axis=1) & (cap > _CASH_EPS))
+    if rows.size:
+        d = np.where(top[rows], deficit[rows], 0.0)
+        f = np.minimum(1.0, cap[rows] / (rowsum(d) * (1 + sp))) * (1 - 1e-12)
+        add = d * f[:, None]
+        buy_q[rows] += add / price[rows]
+        reason[rows] |= np.where(add > 0, LEFTOVER_FILL, 0).astype(np.int8)
     return buy_q
