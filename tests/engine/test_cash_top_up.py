@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rebalancer.engine import Policy
+from rebalancer.engine import Policy, recommend_book
 from rebalancer.engine._cash import cash_after_sales, top_up_cash
+from tests.engine.books import AS_OF, SECURITIES, account, holdings, model
 
 POLICY = Policy(fee_per_trade=0.0, spread_bps=5.0)
 
@@ -80,3 +82,25 @@ def test_never_short_when_holdings_cover(prices, held, cash0, fee) -> None:  # t
     coverable = (sellable * price * (1 - 5e-4)).sum() - fee * (sellable > 0).sum() + cash0 >= 1e-6
     if coverable:
         assert cash >= -1e-6
+
+
+@pytest.mark.parametrize(
+    ("cash", "flow", "prices"),
+    [
+        (2_419.03, -2_519.01, {"VTI": 290.87, "BND": 224.90}),  # from a 100k-account audit
+        (50.0, -60.0, {"VTI": 310.0, "BND": 225.0}),
+    ],
+)
+def test_a_top_up_sale_is_reported_as_a_forced_withdrawal(
+    cash: float, flow: float, prices: dict[str, float]
+) -> None:
+    # An account on target, a withdrawal a little larger than its cash: the only sale is the
+    # top-up share. Its reason must say why (the audit exempts FORCED sales from the drift
+    # rule, as the engine does): it used to be empty.
+    acc = pd.DataFrame([account("W", cash=cash, pending_cash_flow=flow)])
+    rec = recommend_book(acc, model(), holdings("W", VTI=120, BND=80), prices, as_of=AS_OF,
+                         securities=SECURITIES)  # fmt: skip
+    sells = rec.trades[rec.trades["side"] == "SELL"]
+    assert len(sells) == 1 and sells["quantity"].iloc[0] == 1.0
+    assert sells["reason"].iloc[0] == "WITHDRAWAL+FORCED"
+    assert rec.accounts["cash_after"].iloc[0] >= 0

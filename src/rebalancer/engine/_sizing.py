@@ -440,10 +440,16 @@ def _size(
     sell_q = np.where(small_sell | (sell_v <= trade_cost(sell_v, sell_q > 0, policy)), 0.0, sell_q)
     buy_q = np.where(buy_q * price < policy.min_trade_value, 0.0, buy_q)
     # Rounding down must not leave a coverable cash shortfall: top it up with the least overshoot.
-    sell_q = top_up_cash(
-        sell_q, price=price, sellable_q=np.where(tradable, sellable_q, 0.0), fractional=frac,
-        cash0=cash0, floor=floor, cash_short=cash_short, policy=policy,
-    )  # fmt: skip
+    if cash_short.any():
+        topped = top_up_cash(
+            sell_q, price=price, sellable_q=np.where(tradable, sellable_q, 0.0), fractional=frac,
+            cash0=cash0, floor=floor, cash_short=cash_short, policy=policy,
+        )  # fmt: skip
+        # Units sold only to close the gap are forced sales for the withdrawal (or the floor).
+        extra = topped > sell_q + _UNIT_EPS
+        bits = np.where(flow_out, WITHDRAWAL, CASH_RAISE) | FORCED
+        reason |= np.where(extra, bits, 0).astype(np.int8)
+        sell_q = topped
 
     # Funding: buys never take cash below the floor; scale them down if they would.
     buy_q, sell_q, cash_s = _fund_buys(
