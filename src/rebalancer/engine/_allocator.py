@@ -18,9 +18,11 @@ import sys
 #: ``mallopt`` parameters (glibc ``malloc.h``).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-#: 32 MiB: glibc's default ceiling for its own dynamic threshold on 64-bit.
-MMAP_THRESHOLD = 32 * 1024 * 1024
-TRIM_THRESHOLD = 256 * 1024 * 1024
+#: A chunk's temporaries (4,096 accounts x up to 128 slots x 8 bytes) stay in the heap; the
+#: big frames of a run (the book, the trades) are still mapped and returned when freed.
+MMAP_THRESHOLD = 4 * 1024 * 1024
+#: Free heap kept mapped for reuse (the temporaries of a chunk are a few dozen MiB at most).
+TRIM_THRESHOLD = 128 * 1024 * 1024
 
 
 def tune_allocator(
