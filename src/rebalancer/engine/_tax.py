@@ -133,7 +133,7 @@ def sell_lots(
     else:
         category = np.zeros(n, dtype=np.int64)
         key2 = -lots.age_days
-    # lexsort: last key is primary; lot_id breaks ties so the order never depends on input order
+    # lexsort: the last key is primary.
     # Ties (same group, same cost) go to the older, then the bigger lot, then input order.
     order = np.lexsort(
         (
