@@ -82,6 +82,12 @@ def _distinct(column: pd.Series) -> set[str]:
     return {str(v) for v in column.dropna().unique()}
 
 
+def _domain(column: pd.Series) -> pd.Series:
+    """The distinct non-null values, kept as a (possibly Arrow-backed) Series: a membership
+    domain for :func:`_member` that is never turned into Python strings."""
+    return column.dropna().astype(str).drop_duplicates()
+
+
 def _member(column: pd.Series, values: Iterable[object]) -> np.ndarray:
     """``column.isin(values)``, fast on Arrow strings."""
     return _codes(column, values) >= 0
@@ -210,7 +216,7 @@ def build_book(
     rejected.append(_reject(acc, model_reason.notna() & has_model, model_reason))
 
     # Holdings.
-    ids = _distinct(acc["account_id"])
+    ids = _domain(acc["account_id"])
     h = holdings[["account_id", "symbol", "quantity"]].copy()
     h["account_id"], h["symbol"] = _as_str(h["account_id"]), h["symbol"].astype(str)
     h = h[_member(h["account_id"], ids)]
@@ -258,7 +264,7 @@ def build_book(
     rejected.append(_reject(slots, no_price, lambda b: "no valid price for " + b["symbol"]))
 
     # Tax lots of taxable accounts.
-    taxable_ids = _distinct(acc.loc[acc_type == "taxable", "account_id"])
+    taxable_ids = _domain(acc.loc[acc_type == "taxable", "account_id"])
     if tax_lots is not None and not tax_lots.empty:
         lots = tax_lots[
             ["account_id", "symbol", "lot_id", "quantity", "cost_basis", "acquired"]
@@ -289,7 +295,7 @@ def build_book(
     universe = pd.Index(
         sorted(_distinct(taxable_slots["symbol"]) | _distinct(lots["symbol"])), dtype=object
     )
-    accts = pd.Index(sorted(taxable_ids), dtype=object)
+    accts = pd.Index(sorted(map(str, taxable_ids)), dtype=object)
     width = max(len(universe), 1)
     slot_key = _codes(taxable_slots["account_id"], accts) * width + _codes(
         taxable_slots["symbol"], universe
