@@ -3,8 +3,9 @@
 Two entry points give identical trades for the same account:
 
 * :func:`recommend_book` rebalances a whole book at once (vectorized over accounts, in chunks);
-* :func:`recommend_account` rebalances one account for the API; it is the batch path on a
-  one-account book, and raises :class:`~rebalancer.errors.InvalidAccountError` for bad data.
+* :func:`recommend_account` rebalances one account for the API; it is the batch path on the
+  account's household (same-run wash sales), and raises
+  :class:`~rebalancer.errors.InvalidAccountError` for bad data.
 
 Lower level: :func:`build_book` (tables -> :class:`BookArrays`, with validation) and
 :func:`rebalance` (arrays -> :class:`RebalanceResult`).
