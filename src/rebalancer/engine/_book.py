@@ -416,8 +416,9 @@ def _dense(
     frac_account = acc["fractional_shares"].astype(bool).to_numpy()
     taxable = (acc["account_type"].astype(str).str.lower() == "taxable").to_numpy()
 
-    households = pd.Index(sorted(_distinct(acc["household_id"])), dtype=object)
-    acc_household = _codes(acc["household_id"], households)
+    # Household codes only key the wash-sale pairs (equality, no order): factorize, no sort.
+    acc_household, distinct_households = pd.factorize(acc["household_id"].astype(str))
+    households = pd.Index(distinct_households, dtype=object)
     slot_household_key = acc_household[row] * n_sym + code if row.size else row
     buy_pairs, loss_pairs = wash_sale_blocks(transactions, as_of, policy.wash_sale_days)
     buy_block = np.isin(
