@@ -209,3 +209,17 @@ def test_empty_book_and_missing_prices_are_clear_errors(lake: LocalLake) -> None
     lake.write("market_prices", _bars("VTI", [("2024-12-31 15:50", "5m", 100.0)]))
     with pytest.raises(NotFoundError, match="accounts table is empty"):
         run_recommendations(lake, as_of=AS_OF)
+
+
+def test_default_as_of_reads_only_the_newest_partition(lake: LocalLake) -> None:
+    # The newest close comes from the listing plus the newest partition: an unreadable object
+    # in an older partition (33 years of history in a real lake) is never opened.
+    from rebalancer.recommend import latest_close_time
+
+    for day, close in (("2024-12-27", 98.0), ("2024-12-30", 99.0), ("2024-12-31", 100.0)):
+        lake.write("market_prices", _bars("VTI", [(f"{day} 15:50", "5m", close)]))
+    # Not the first object: DuckDB binds the table's view on that one.
+    old = [k for k in lake.list_objects("market_prices") if "dt=2024-12-30" in k]
+    with open(old[0], "wb") as f:
+        f.write(b"not parquet")
+    assert latest_close_time(lake) == pd.Timestamp("2024-12-31 15:55")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from rebalancer.config import Settings, get_settings
 from rebalancer.errors import ConfigError
 from rebalancer.lake._aws import AwsLake
-from rebalancer.lake._base import DEFAULT_OBJECT_NAME, Lake, split_by_partition
+from rebalancer.lake._base import DEFAULT_OBJECT_NAME, Lake, partition_of, split_by_partition
 from rebalancer.lake._local import LocalLake
 from rebalancer.lake._schema import (
     Column,
@@ -34,6 +34,7 @@ __all__ = [
     "joda_to_strftime",
     "load_schemas",
     "parse_athena",
+    "partition_of",
     "partition_values",
     "split_by_partition",
     "table_names",
