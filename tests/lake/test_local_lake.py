@@ -183,3 +183,24 @@ def test_huge_string_values_round_trip(lake: LocalLake) -> None:
     lake.write("ingest_rejects", frame)
     back = lake.read("ingest_rejects")
     assert sorted(back["raw"].str.len()) == [2, 2_000_000]
+
+
+def test_one_lake_instance_sees_every_change_between_queries(lake: LocalLake) -> None:
+    # Views are re-created only when their SQL changes (DuckDB expands a glob at every
+    # query): new objects, a compaction's superseded list and deleted objects must all show.
+    def count() -> int:
+        return int(lake.query("SELECT count(*) AS n FROM market_prices").iloc[0, 0])
+
+    assert count() == 0  # no object yet: the typed empty view
+    frame = sample_frame("market_prices", rows=6)
+    lake.write("market_prices", frame, name="slot-0930")
+    assert count() == 6
+    lake.write("market_prices", frame.assign(close=frame["close"] + 1), name="slot-0935")
+    assert count() == 12
+    # A compacted object supersedes the slots of its partitions: each row once.
+    for dt in sorted({k.split("dt=")[1].split("/")[0] for k in lake.list_objects("market_prices")}):
+        keys = lake.list_objects("market_prices", dt=dt)
+        lake.write("market_prices", lake.read_objects("market_prices", keys), name="compacted")
+    assert count() == 12
+    lake.delete_objects(lake.list_objects("market_prices", include_superseded=True))
+    assert count() == 0

@@ -62,6 +62,11 @@ class LocalLake:
         self._compression = compression
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
+        # Table view SQL last created on ``_con``, and whether the analyst views exist there.
+        # DuckDB expands a view's glob at every query, so a view only needs re-creating when
+        # its SQL changes (a first object, a compaction's superseded list).
+        self._view_sql: dict[str, str] = {}
+        self._analyst_views: list[str] | None = None
 
     @property
     def root(self) -> str:
@@ -213,11 +218,14 @@ class LocalLake:
         cols += [f"CAST(NULL AS VARCHAR) AS {_ident(p.name)}" for p in schema.partition_keys]
         return f"SELECT {', '.join(cols)} WHERE false"
 
-    def _refresh_views(self, con: duckdb.DuckDBPyConnection) -> list[str]:
+    def _refresh_views(self, con: duckdb.DuckDBPyConnection, *, force: bool = False) -> list[str]:
         for schema in load_schemas().values():
-            con.execute(
-                f"CREATE OR REPLACE VIEW {_ident(schema.name)} AS {self._table_view_sql(schema)}"
-            )
+            sql = self._table_view_sql(schema)
+            if force or self._view_sql.get(schema.name) != sql:
+                con.execute(f"CREATE OR REPLACE VIEW {_ident(schema.name)} AS {sql}")
+                self._view_sql[schema.name] = sql
+        if self._analyst_views is not None and not force:
+            return self._analyst_views
         pending = dict(view_definitions())
         created: list[str] = []
         last_error: Exception | None = None
@@ -236,12 +244,13 @@ class LocalLake:
                 raise QueryError(
                     f"cannot create view(s) {sorted(pending)}: {_first_line(last_error)}"
                 )
+        self._analyst_views = created
         return created
 
     def sync_views(self) -> list[str]:
         """(Re)create the table views and the analyst views; returns the analyst view names."""
         with self._lock:
-            return self._refresh_views(self._connection())
+            return self._refresh_views(self._connection(), force=True)
 
     def query(self, sql: str) -> pd.DataFrame:
         """Run Athena SQL on DuckDB over this lake's files."""
@@ -270,6 +279,7 @@ class LocalLake:
             if self._con is not None:
                 self._con.close()
                 self._con = None
+                self._view_sql, self._analyst_views = {}, None
 
 
 def _duckdb() -> ModuleType:
