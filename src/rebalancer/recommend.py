@@ -86,13 +86,15 @@ def latest_close_time(lake: Lake) -> pd.Timestamp:
     from ``max(dt)`` over the table, which opens every object: 2.9 s on a lake holding 33
     years of daily bars.
     """
-    days = {partition_of(key) for key in lake.list_objects("market_prices")} - {""}
-    if not days:
-        raise MarketDataError("market_prices is empty: ingest or backfill prices first")
-    frame = lake.query(
-        'SELECT "interval", max(ts) AS ts FROM market_prices '
-        f'WHERE dt = {_sql_str(max(days))} GROUP BY "interval"'
-    )
+    days = sorted({partition_of(key) for key in lake.list_objects("market_prices")} - {""})
+    frame = pd.DataFrame()
+    for day in reversed(days):  # newest first; a partition of empty objects is skipped
+        frame = lake.query(
+            'SELECT "interval", max(ts) AS ts FROM market_prices '
+            f'WHERE dt = {_sql_str(day)} AND ts IS NOT NULL GROUP BY "interval"'
+        )
+        if not frame.empty:
+            break
     if frame.empty:
         raise MarketDataError("market_prices is empty: ingest or backfill prices first")
     closes = [

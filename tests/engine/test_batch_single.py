@@ -140,3 +140,30 @@ def test_huge_book_values_and_hostile_ids_do_not_break_the_engine() -> None:
         rec.trades["value"].sum() + rec.accounts.loc[0, "cash_after"] + rec.trades["cost"].sum(),
         1e12,
     )
+
+
+def test_accounts_wider_than_the_fast_row_sum_never_share_a_chunk_with_narrow_ones() -> None:
+    # 144 slots: some accounts use more than 128 (summed sequentially), the rest fewer. Any
+    # chunking, and each account on its own, must give the same trades bit for bit.
+    from rebalancer.engine import rebalance_batch
+    from tests.engine.books import random_arrays
+
+    book = random_arrays(np.random.default_rng(0), 40, 144)
+    used = np.where(book.valid, np.arange(144) + 1, 0).max(axis=1)
+    # Narrow ones with many slots: their fast row sums differ from sequential ones in the bits.
+    narrow, wide = np.flatnonzero((used > 64) & (used <= 128)), np.flatnonzero(used > 128)
+    assert narrow.size and wide.size
+    picked = np.concatenate([narrow[:6], wide[:1]])
+    picked = picked[np.argsort(-(-used[picked] // 8), kind="stable")]  # in width order
+    mixed = book.rows(picked)
+    policy = Policy()
+    together = rebalance_batch(mixed, policy)
+    for chunk_size in (1, 2, 4_096):
+        apart = rebalance_batch(mixed, policy, chunk_size=chunk_size)
+        for mine, theirs in zip(together, apart, strict=True):  # trades, then accounts
+            pd.testing.assert_frame_equal(mine, theirs, check_exact=True)
+    for i in range(mixed.shape[0]):
+        alone = rebalance_batch(mixed.rows(np.array([i])), policy)
+        for mine, theirs in zip(together, alone, strict=True):
+            ours = mine[mine["account_id"] == mixed.account_id[i]].reset_index(drop=True)
+            pd.testing.assert_frame_equal(ours, theirs, check_exact=True)

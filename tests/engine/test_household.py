@@ -119,3 +119,28 @@ def test_no_household_buys_what_it_sells_at_a_loss_in_the_same_run(
     # Chunking (which splits households across chunks) does not change the trades.
     whole, _ = rebalance_batch(book, policy, chunk_size=100)
     pd.testing.assert_frame_equal(trades, whole, check_exact=True)
+
+
+def test_the_guard_fires_on_random_books() -> None:
+    # The property above is not vacuous: without the guard (plain ``rebalance``) a good share
+    # of the same books buy what a sibling sells at a loss.
+    from rebalancer.engine import rebalance, trades_frame
+
+    fired = 0
+    for seed in range(20):
+        book = random_arrays(np.random.default_rng(seed), 12, 5, p_fractional=0.4)
+        policy = Policy(rebalance_to="target", lot_method="hifo")
+        losses, buys = _loss_sales_and_buys(book, trades_frame(book, rebalance(book, policy)))
+        fired += bool(losses & buys)
+        guarded, _ = rebalance_batch(book, policy)
+        losses, buys = _loss_sales_and_buys(book, guarded)
+        assert not losses & buys
+    assert fired >= 4
+
+
+def test_accounts_without_a_household_are_households_of_their_own() -> None:
+    from rebalancer.engine._household import _household_codes
+
+    codes = _household_codes(np.array(["H1", None, "H1", None, "H2"], dtype=object))
+    assert codes[0] == codes[2]
+    assert len({codes[1], codes[3], codes[0], codes[4]}) == 4

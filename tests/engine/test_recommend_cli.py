@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -223,3 +224,18 @@ def test_default_as_of_reads_only_the_newest_partition(lake: LocalLake) -> None:
     with open(old[0], "wb") as f:
         f.write(b"not parquet")
     assert latest_close_time(lake) == pd.Timestamp("2024-12-31 15:55")
+
+
+def test_default_as_of_skips_a_newest_partition_without_rows(lake: LocalLake) -> None:
+    import pyarrow.parquet as pq
+
+    from rebalancer.recommend import latest_close_time
+
+    lake.write("market_prices", _bars("VTI", [("2024-12-30 15:50", "5m", 99.0)]))
+    # An object with no rows (another writer's, say) in a newer partition.
+    (older,) = lake.list_objects("market_prices")
+    newer = Path(older).parent.parent / "dt=2024-12-31" / "part-empty.parquet"
+    newer.parent.mkdir()
+    pq.write_table(pq.read_table(older).slice(0, 0), newer)
+    assert lake.list_objects("market_prices", dt="2024-12-31")
+    assert latest_close_time(lake) == pd.Timestamp("2024-12-30 15:55")

@@ -5,8 +5,8 @@ per chunk. glibc serves blocks that large with ``mmap`` and returns freed heap t
 kernel, so every temporary costs fresh page faults: on the benchmark book that is close to
 half the sizing time. Raising the mmap and trim thresholds keeps those blocks in the heap and
 reuses their pages. It is a process-wide setting, so the entry points that run batches (the
-CLI, the Lambda handlers, the benchmarks) call :func:`tune_allocator`; the library never does
-it on import.
+CLI's ``recommend``, the benchmarks) call :func:`tune_allocator`; the library never does it on
+import, and the API (one household per call) does not need it.
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ import sys
 #: ``mallopt`` parameters (glibc ``malloc.h``).
 M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
-#: A chunk's temporaries (4,096 accounts x up to 128 slots x 8 bytes) stay in the heap; the
-#: big frames of a run (the book, the trades) are still mapped and returned when freed.
-MMAP_THRESHOLD = 4 * 1024 * 1024
+#: A chunk's temporaries (4,096 accounts x up to 128 slots x 8 bytes = 4 MiB, plus glibc's
+#: header) stay in the heap; the big frames of a run (the book, the trades) are still mapped
+#: and returned when freed.
+MMAP_THRESHOLD = 8 * 1024 * 1024
 #: Free heap kept mapped for reuse (the temporaries of a chunk are a few dozen MiB at most).
 TRIM_THRESHOLD = 128 * 1024 * 1024
 

@@ -89,7 +89,7 @@ def resolve(
     ``rerun(sub_book)`` rebalances a sub-book and returns ``(sub rows, chunk, result)``
     triples; its rows are mapped back to ``book`` rows here.
     """
-    household_code = pd.factorize(book.household)[0].astype(np.int64)
+    household_code = _household_codes(book.household)
     extra: BoolArray = np.zeros(book.shape, dtype=bool)
     # Only the households just rerun can have a conflict left: the others' trades are final.
     fresh = pieces
@@ -113,6 +113,14 @@ def resolve(
         fresh = [Piece(rows[i], chunk, result) for i, chunk, result in rerun(sub)]
         pieces = [p for p in (_without(piece, rows) for piece in pieces) if p is not None]
         pieces += fresh
+
+
+def _household_codes(household: np.ndarray) -> np.ndarray:
+    """An integer per household; an account without one is a household of its own."""
+    codes = pd.factorize(household)[0].astype(np.int64)
+    missing = np.flatnonzero(codes < 0)
+    codes[missing] = codes.max(initial=-1) + 1 + np.arange(missing.size)
+    return codes
 
 
 def _without(piece: Piece, rows: np.ndarray) -> Piece | None:

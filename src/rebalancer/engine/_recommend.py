@@ -161,11 +161,15 @@ def book_chunks(
     """
     n = book.shape[0]
     used = np.where(book.valid, np.arange(book.shape[1]) + 1, 0).max(axis=1, initial=0)
-    order = np.argsort(padded_width_of(used), kind="stable").astype(np.int64)
-    if n and bool((order == np.arange(n)).all()) and n <= chunk_size:
+    padded = padded_width_of(used)
+    order = np.argsort(padded, kind="stable").astype(np.int64)
+    # One chunk as it is: already in width order, small enough, and no account wider than
+    # the fast row-sum width (those are summed differently, so never share a chunk).
+    one = n <= chunk_size and not bool((padded > FAST_WIDTH).any())
+    if n and one and bool((order == np.arange(n)).all()):
         yield order, _trim(book)
         return
-    widths = padded_width_of(used)[order]
+    widths = padded[order]
     for start in range(0, n, chunk_size):
         index = order[start : start + chunk_size]
         width = widths[start : start + chunk_size]
@@ -282,8 +286,8 @@ def recommend_account(
     same-run wash-sale guard, so with them the trades equal the batch run's exactly. Without
     them the account is rebalanced alone. ``transactions`` should hold the household's recent
     trades (wash-sale window). Raises :class:`InvalidAccountError` naming the account if its
-    data cannot be rebalanced (another account's bad data only leaves that account out, as in
-    a batch run).
+    data cannot be rebalanced; another account's bad data only leaves that account out, as in
+    a batch run, and is listed in ``rejected``.
     """
     if isinstance(account, pd.DataFrame):
         frame = account.reset_index(drop=True)
@@ -298,6 +302,8 @@ def recommend_account(
     if household is not None and len(household):
         others = household[household["account_id"].astype(str) != account_id]
         accounts = pd.concat([frame, others], ignore_index=True)
+    # ``rejected`` of the result lists the household's accounts left out (their holdings or
+    # lots were incomplete, say): the guard could not see their trades, so say so.
     rec = recommend_book(
         accounts, model_portfolios, holdings, prices, as_of=as_of, securities=securities,
         tax_lots=tax_lots, restrictions=restrictions, transactions=transactions, policy=policy,
@@ -312,5 +318,5 @@ def recommend_account(
         return frame[frame["account_id"] == account_id].reset_index(drop=True)
 
     return Recommendation(
-        trades=only(rec.trades), accounts=only(rec.accounts), rejected=mine.reset_index(drop=True)
+        trades=only(rec.trades), accounts=only(rec.accounts), rejected=rec.rejected
     )
