@@ -311,8 +311,6 @@ def recommend_account(
     mine = rec.rejected[rec.rejected["account_id"].astype(str) == account_id]
     if len(mine):
         raise InvalidAccountError(f"account {account_id}: {mine.iloc[0]['reason']}")
-    if len(accounts) == 1:
-        return rec
 
     def only(frame: pd.DataFrame) -> pd.DataFrame:
         return frame[frame["account_id"] == account_id].reset_index(drop=True)
