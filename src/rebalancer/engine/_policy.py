@@ -1,11 +1,16 @@
-"""The rebalancing policy: every knob of the engine, frozen, with documented defaults."""
+"""The rebalancing policy: every knob of the engine, frozen, validated, with documented defaults.
+
+``Policy`` is the one source of truth for a knob: the CLI's policy flags are generated from its
+fields, the API's request body uses it as its schema, and a run stores :meth:`Policy.to_json`
+in the ``recommendations.policy`` column (and hashes it into the run id).
+"""
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rebalancer.errors import ConfigError
 
@@ -14,16 +19,8 @@ TriggerKind = Literal["threshold", "calendar", "calendar_threshold"]
 TargetKind = Literal["target", "band_edge", "halfway"]
 LotMethod = Literal["tax_aware", "hifo", "fifo"]
 
-_CHOICES: dict[str, tuple[str, ...]] = {
-    "band": ("absolute", "relative", "hybrid"),
-    "trigger": ("threshold", "calendar", "calendar_threshold"),
-    "rebalance_to": ("target", "band_edge", "halfway"),
-    "lot_method": ("tax_aware", "hifo", "fifo"),
-}
 
-
-@dataclass(frozen=True, kw_only=True)
-class Policy:
+class Policy(BaseModel):
     """How the engine decides when and how far to rebalance.
 
     Defaults follow the published evidence: a hybrid band of 20% of the target with a 2-point
@@ -33,102 +30,134 @@ class Policy:
     Betterment's rule is ``band="absolute", absolute_band=1.0, max_total_drift=0.03`` (only the
     3% total-drift trigger).
 
-    Parameters
-    ----------
-    band
-        ``absolute``: width ``absolute_band`` for every sleeve; ``relative``: ``relative_band x
-        target``; ``hybrid``: ``max(relative_band x target, absolute_band)``.
-    relative_band, absolute_band
-        Band parameters as fractions of account value (0.20 = 20% of target, 0.02 = 2 points).
-    max_total_drift
-        Optional extra trigger: total drift (sum |w - target| / 2, cash included) above this.
-    trigger
-        ``threshold``: act when a sleeve leaves its band; ``calendar``: act every
-        ``calendar_days`` days since ``last_rebalanced``; ``calendar_threshold``: on calendar
-        dates only, and only if a band is breached. A cash shortfall always acts.
-    calendar_days
-        Period of the calendar trigger, days.
-    rebalance_to
-        ``target``: all the way; ``band_edge``: the worst sleeve to its band edge; ``halfway``:
-        the worst sleeve halfway between target and band edge. Partial modes shrink every
-        sleeve's deviation by the same factor, so trades fund each other.
-    cash_reserve
-        Cash floor as a fraction of account value: buys never take cash below it and a
-        balance below it is raised by selling. The model's CASH target is lifted to it.
-    min_trade_value
-        Trades smaller than this (USD) are skipped (forced sales excepted).
-    fee_per_trade, spread_bps
-        Cost model: ``fee + spread_bps / 1e4 x value`` per trade, paid from cash.
-    drift_value_bps
-        Benefit of a trade: ``drift_value_bps / 1e4 x`` dollars of misallocation it removes;
-        a trade whose benefit is below its cost is skipped.
-    lot_method
-        ``tax_aware`` (losses first, then long-term gains, then short-term gains; highest cost
-        first within each), ``hifo`` or ``fifo``. Only taxable accounts use lots.
-    short_term_tax_rate, long_term_tax_rate
-        Rates for the estimated tax of a sale (negative for a loss: a saving).
-    wash_sale_days
-        Wash-sale window, days, household-wide.
-    max_fill_rounds
-        Cap on the leftover-cash rounds of whole-share accounts.
-    max_passes
-        The pipeline reruns on accounts that traded, as if the trades were done, up to this
-        many passes, and nets them (so a second rebalance finds nothing to do).
+    Partial modes (``band_edge``, ``halfway``) shrink every sleeve's deviation by the same factor,
+    so trades fund each other. Only taxable accounts use lots. Constructing a ``Policy`` with a
+    bad value raises :class:`~rebalancer.errors.ConfigError` naming the field; validating one
+    from a request body (FastAPI) gives a 422 naming it.
     """
 
-    band: BandKind = "hybrid"
-    relative_band: float = 0.20
-    absolute_band: float = 0.02
-    max_total_drift: float | None = None
-    trigger: TriggerKind = "threshold"
-    calendar_days: int = 90
-    rebalance_to: TargetKind = "halfway"
-    cash_reserve: float = 0.0
-    min_trade_value: float = 10.0
-    fee_per_trade: float = 0.0
-    spread_bps: float = 5.0
-    drift_value_bps: float = 50.0
-    lot_method: LotMethod = "tax_aware"
-    short_term_tax_rate: float = 0.35
-    long_term_tax_rate: float = 0.15
-    wash_sale_days: int = 30
-    max_fill_rounds: int = 64
-    max_passes: int = 10
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    def __post_init__(self) -> None:
-        for name, choices in _CHOICES.items():
-            if getattr(self, name) not in choices:
-                raise ConfigError(
-                    f"policy.{name} must be one of {choices}, got {getattr(self, name)!r}"
-                )
-        for f in fields(self):
-            value = getattr(self, f.name)
-            is_number = isinstance(value, float | int) and not isinstance(value, bool)
-            if is_number and (not math.isfinite(value) or value < 0):
-                raise ConfigError(f"policy.{f.name} must be a finite number >= 0, got {value!r}")
-        for name in ("relative_band", "cash_reserve", "short_term_tax_rate", "long_term_tax_rate"):
-            if getattr(self, name) > 1:
-                raise ConfigError(
-                    f"policy.{name} is a fraction in [0, 1], got {getattr(self, name)}"
-                )
-        if self.absolute_band > 1:
-            raise ConfigError(
-                f"policy.absolute_band is a fraction in [0, 1], got {self.absolute_band}"
-            )
-        if self.max_passes < 1:
-            raise ConfigError("policy.max_passes must be at least 1")
-        if self.calendar_days < 1:
-            raise ConfigError("policy.calendar_days must be at least 1")
+    band: BandKind = Field(
+        "hybrid",
+        description="Band kind: absolute (absolute_band for every sleeve), relative "
+        "(relative_band x target) or hybrid (the larger of the two).",
+    )
+    relative_band: float = Field(
+        0.20, ge=0, le=1, description="Relative band, a fraction of the target (0.20 = 20%)."
+    )
+    absolute_band: float = Field(
+        0.02, ge=0, le=1, description="Absolute band (or floor), a fraction of value (0.02)."
+    )
+    max_total_drift: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Extra trigger: total drift (sum |w - target| / 2, cash included) above this.",
+    )
+    trigger: TriggerKind = Field(
+        "threshold",
+        description="threshold: when a sleeve leaves its band; calendar: every calendar_days "
+        "since last_rebalanced; calendar_threshold: on calendar dates, if a band is breached. "
+        "A cash shortfall always acts.",
+    )
+    calendar_days: int = Field(90, ge=1, le=3660, description="Calendar trigger period, days.")
+    rebalance_to: TargetKind = Field(
+        "halfway",
+        description="target: all the way; band_edge: the worst sleeve to its band edge; "
+        "halfway: the worst sleeve halfway between target and band edge.",
+    )
+    cash_reserve: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Cash floor, a fraction of the post-trade value: buys never take cash "
+        "below it and a balance below it is raised by selling.",
+    )
+    min_trade_value: float = Field(
+        10.0, ge=0, description="Trades smaller than this (USD) are skipped (forced sales excepted)."
+    )
+    fee_per_trade: float = Field(0.0, ge=0, description="Fee per trade, USD, paid from cash.")
+    spread_bps: float = Field(
+        5.0, ge=0, le=10_000, description="Spread cost per trade, basis points of its value."
+    )
+    drift_value_bps: float = Field(
+        50.0,
+        ge=0,
+        description="Benefit of a trade, bps of the misallocation it removes; a trade whose "
+        "benefit is below its cost is skipped.",
+    )
+    lot_method: LotMethod = Field(
+        "tax_aware",
+        description="tax_aware (losses, then long-term, then short-term gains; highest cost "
+        "first within each), hifo or fifo. Only taxable accounts use lots.",
+    )
+    short_term_tax_rate: float = Field(
+        0.35, ge=0, le=1, description="Tax rate on short-term gains (for the estimated tax)."
+    )
+    long_term_tax_rate: float = Field(
+        0.15, ge=0, le=1, description="Tax rate on long-term gains (for the estimated tax)."
+    )
+    wash_sale_days: int = Field(
+        30, ge=0, le=366, description="Wash-sale window, days, household-wide."
+    )
+    buy_only: bool = Field(
+        False,
+        description="New money only: no sale (forced sales for a withdrawal or the cash "
+        "reserve excepted); cash and pending deposits buy the most underweight sleeves first.",
+    )
+    max_fill_rounds: int = Field(
+        64, ge=0, le=10_000, description="Cap on the leftover-cash rounds of whole-share accounts."
+    )
+    max_passes: int = Field(
+        10,
+        ge=1,
+        le=100,
+        description="Passes over accounts that traded, as if the trades were done, netted "
+        "(so a second rebalance finds nothing to do).",
+    )
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise ConfigError(policy_error_message(exc)) from None
 
     def to_json(self) -> str:
         """Canonical JSON (sorted keys): part of the run id, so reruns are reproducible."""
-        return json.dumps(asdict(self), sort_keys=True)
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
     @classmethod
-    def from_options(cls, **options: Any) -> Policy:
-        """Build from keyword options, ignoring ``None`` (CLI flags that were not given)."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - known)
+    def from_json(cls, text: str | bytes) -> Policy:
+        """A policy from its JSON (unknown keys, wrong types and bad values: ConfigError)."""
+        try:
+            data = json.loads(text)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"policy JSON is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError("policy JSON must be an object of policy fields")
+        return cls(**data)
+
+    @classmethod
+    def from_options(cls, base: Policy | None = None, **options: Any) -> Policy:
+        """``base`` (default: the defaults) with the given options on top; ``None`` values
+        (CLI flags that were not given) are ignored."""
+        given = {k: v for k, v in options.items() if v is not None}
+        unknown = sorted(set(given) - set(cls.model_fields))
         if unknown:
             raise ConfigError(f"unknown policy option(s): {', '.join(unknown)}")
-        return cls(**{k: v for k, v in options.items() if v is not None})
+        merged = {**(base.model_dump() if base is not None else {}), **given}
+        return cls(**merged)
+
+
+def policy_error_message(exc: ValidationError) -> str:
+    """One line naming the first bad field (``policy.<field>: <why> (got <value>)``)."""
+    errors = exc.errors()
+    first = errors[0]
+    field = ".".join(str(part) for part in first.get("loc", ())) or "policy"
+    message = first.get("msg", "invalid value")
+    if first.get("type") == "extra_forbidden":
+        message = "unknown policy field"
+    got = first.get("input")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"policy.{field}: {message} (got {got!r}){more}"
