@@ -62,7 +62,8 @@ def test_bad_values_are_one_line_errors_naming_the_field(
 
 
 @pytest.mark.parametrize(
-    "text", ["not json", "[1, 2]", '{"band": "wide"}', '{"surprise": 1}', '{"min_trade_value": "x"}']
+    "text",
+    ["not json", "[1, 2]", '{"band": "wide"}', '{"surprise": 1}', '{"min_trade_value": "x"}'],
 )
 def test_from_json_rejects_bad_documents(text: str) -> None:
     with pytest.raises(ConfigError):

@@ -75,7 +75,9 @@ class Policy(BaseModel):
         "below it and a balance below it is raised by selling.",
     )
     min_trade_value: float = Field(
-        10.0, ge=0, description="Trades smaller than this (USD) are skipped (forced sales excepted)."
+        10.0,
+        ge=0,
+        description="Trades smaller than this (USD) are skipped (forced sales excepted).",
     )
     fee_per_trade: float = Field(0.0, ge=0, description="Fee per trade, USD, paid from cash.")
     spread_bps: float = Field(
