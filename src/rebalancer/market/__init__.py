@@ -20,7 +20,7 @@ from rebalancer.market._ingest import (
     slot_for,
     slot_object_name,
 )
-from rebalancer.market._provider import BAR_COLUMNS, FetchResult, MarketDataProvider
+from rebalancer.market._provider import BAR_COLUMNS, BAR_LENGTH, FetchResult, MarketDataProvider
 from rebalancer.market._synthetic import SyntheticProvider, synthetic_universe
 from rebalancer.market._universe import (
     default_universe,
@@ -34,6 +34,7 @@ from rebalancer.market._yfinance import YFinanceProvider, normalize_download
 
 __all__ = [
     "BAR_COLUMNS",
+    "BAR_LENGTH",
     "JUMP_LIMITS",
     "SOURCES",
     "BackfillResult",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -19,9 +20,14 @@ import pandas as pd
 from rebalancer.errors import MarketDataError
 
 BAR_COLUMNS = ["symbol", "ts", "interval", "open", "high", "low", "close", "volume", "source"]
+BAR_LENGTH: dict[str, timedelta] = {
+    "5m": timedelta(minutes=5),
+    "1d": timedelta(days=1),
+}
+"""Bar interval -> bar length: the one table of supported intervals (a bar opened at ``ts``
+closes at ``ts + BAR_LENGTH[interval]``). Everything that needs a bar's length reads it here."""
 INTERVALS: dict[str, pd.Timedelta] = {
-    "5m": pd.Timedelta(minutes=5),
-    "1d": pd.Timedelta(days=1),
+    name: pd.Timedelta(length) for name, length in BAR_LENGTH.items()
 }
 
 
