@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalancer.book import BookTables
 from rebalancer.engine import BookArrays, LotArrays
 
 AS_OF = "2024-12-31"
@@ -63,6 +64,22 @@ def holdings(account_id: str = "A1", **quantities: float) -> pd.DataFrame:
             "quantity": [float(q) for q in quantities.values()],
         }
     )
+
+
+def book(
+    accounts: dict[str, Any] | list[dict[str, Any]] | pd.DataFrame,
+    held: pd.DataFrame,
+    models: pd.DataFrame | None = None,
+    **tables: pd.DataFrame | None,
+) -> BookTables:
+    """A :class:`BookTables` from one account row (or several), holdings and a model."""
+    if isinstance(accounts, dict):
+        accounts = [accounts]
+    frame = accounts if isinstance(accounts, pd.DataFrame) else pd.DataFrame(accounts)
+    return BookTables.from_frames(
+        accounts=frame, holdings=held, model_portfolios=model() if models is None else models,
+        **tables,  # type: ignore[arg-type]
+    )  # fmt: skip
 
 
 def lots(rows: list[tuple[str, str, str, float, float, str]]) -> pd.DataFrame:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from rebalancer.book import DEFAULT_MODELS, generate_book
+from rebalancer.book import DEFAULT_MODELS, BookTables, generate_book
 from rebalancer.engine import Policy, Recommendation, recommend_book
 from rebalancer.market._universe import default_universe
 
@@ -33,8 +33,4 @@ def generated_book(n_accounts: int, seed: int) -> dict[str, pd.DataFrame]:
 
 def run_book(tables: dict[str, pd.DataFrame], policy: Policy) -> Recommendation:
     """The batch path over a generated book."""
-    return recommend_book(
-        tables["accounts"], tables["model_portfolios"], tables["holdings"], tables["prices"],
-        as_of=AS_OF, securities=tables["securities"], tax_lots=tables["tax_lots"],
-        restrictions=tables["restrictions"], transactions=tables["transactions"], policy=policy,
-    )  # fmt: skip
+    return recommend_book(BookTables.from_mapping(tables), tables["prices"], policy, as_of=AS_OF)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rebalancer.engine import Policy, recommend_account, recommend_book
 from rebalancer.errors import InvalidAccountError
-from tests.engine.books import AS_OF, SECURITIES, account, holdings, lots, model
+from tests.engine.books import AS_OF, SECURITIES, account, book, holdings, lots, model
 
 SYMBOLS = ["VTI", "BND", "VXUS", "AAPL", "BTC-USD"]
 MODELS = pd.concat(
@@ -73,15 +73,17 @@ def test_batch_and_single_give_identical_trades(
     accts, held, book_lots, restr, tx = _frames(rows)
     price_map = dict(zip(SYMBOLS, prices, strict=True))
     policy = Policy(rebalance_to=mode, fee_per_trade=1.0)  # type: ignore[arg-type]
-    kwargs = {"as_of": AS_OF, "securities": SECURITIES, "tax_lots": book_lots,
-              "restrictions": restr, "transactions": tx, "policy": policy}  # fmt: skip
-    batch = recommend_book(accts, MODELS, held, price_map, chunk_size=3, **kwargs)  # type: ignore[arg-type]
+    extra = {"securities": SECURITIES, "tax_lots": book_lots, "restrictions": restr,
+             "transactions": tx}  # fmt: skip
+    batch = recommend_book(book(accts, held, MODELS, **extra), price_map, policy, as_of=AS_OF,
+                           chunk_size=3)  # fmt: skip
     assert batch.rejected.empty
     for aid, hh in zip(accts["account_id"], accts["household_id"], strict=True):
         # The single path sees the account's household (same-run wash sales), nothing more.
         family = accts[accts["household_id"] == hh]
         family_held = held[held["account_id"].isin(family["account_id"])]
-        single = recommend_account(accts[accts["account_id"] == aid], family_held, MODELS, price_map, household=family, **kwargs)  # type: ignore[arg-type]  # fmt: skip
+        single = recommend_account(book(family, family_held, MODELS, **extra), price_map, policy,
+                                   account_id=aid, as_of=AS_OF)  # fmt: skip
         mine = batch.trades[batch.trades["account_id"] == aid].reset_index(drop=True)
         pd.testing.assert_frame_equal(single.trades, mine, check_exact=True)
         theirs = batch.accounts[batch.accounts["account_id"] == aid].reset_index(drop=True)
@@ -98,8 +100,9 @@ def _single(
     prices: dict | None = None,
     **kw: object,
 ) -> None:
-    recommend_account(acct, held, model() if mdl is None else mdl, PRICES if prices is None else prices,
-                      as_of=AS_OF, securities=SECURITIES, **kw)  # type: ignore[arg-type]  # fmt: skip
+    tables = book(acct, held, mdl, securities=SECURITIES, **kw)  # type: ignore[arg-type]
+    recommend_account(tables, PRICES if prices is None else prices, account_id=acct["account_id"],
+                      as_of=AS_OF)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -134,7 +137,8 @@ def test_invalid_account_is_rejected_with_its_name(acct: dict, held: pd.DataFram
 def test_huge_book_values_and_hostile_ids_do_not_break_the_engine() -> None:
     # 1e12 dollars, ids with quotes and unicode: still valid, still balanced.
     acct = account("a'; DROP TABLE x; --é", cash=1e12)
-    rec = recommend_account(acct, holdings(acct["account_id"]), model(), PRICES, as_of=AS_OF)
+    tables = book(acct, holdings(acct["account_id"]))
+    rec = recommend_account(tables, PRICES, account_id=acct["account_id"], as_of=AS_OF)
     assert rec.accounts.loc[0, "cash_after"] >= 0
     assert np.isclose(
         rec.trades["value"].sum() + rec.accounts.loc[0, "cash_after"] + rec.trades["cost"].sum(),

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from rebalancer.engine import Policy, recommend_book
 from rebalancer.engine._cash import cash_after_sales, top_up_cash
-from tests.engine.books import AS_OF, SECURITIES, account, holdings, model
+from tests.engine.books import AS_OF, SECURITIES, account, book, holdings
 
 POLICY = Policy(fee_per_trade=0.0, spread_bps=5.0)
 
@@ -98,8 +98,8 @@ def test_a_top_up_sale_is_reported_as_a_forced_withdrawal(
     # top-up share. Its reason must say why (the audit exempts FORCED sales from the drift
     # rule, as the engine does): it used to be empty.
     acc = pd.DataFrame([account("W", cash=cash, pending_cash_flow=flow)])
-    rec = recommend_book(acc, model(), holdings("W", VTI=120, BND=80), prices, as_of=AS_OF,
-                         securities=SECURITIES)  # fmt: skip
+    tables = book(acc, holdings("W", VTI=120, BND=80), securities=SECURITIES)
+    rec = recommend_book(tables, prices, as_of=AS_OF)
     sells = rec.trades[rec.trades["side"] == "SELL"]
     assert len(sells) == 1 and sells["quantity"].iloc[0] == 1.0
     assert sells["reason"].iloc[0] == "WITHDRAWAL+FORCED"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rebalancer.book import DEFAULT_MODELS, generate_book
+from rebalancer.book import DEFAULT_MODELS, BookTables, generate_book
 from rebalancer.engine import Policy, Recommendation, recommend_book
 from rebalancer.market._universe import default_universe
 
@@ -34,11 +34,7 @@ def _book(n_accounts: int, seed: int) -> dict[str, pd.DataFrame]:
 
 
 def _run(tables: dict[str, pd.DataFrame], policy: Policy) -> Recommendation:
-    return recommend_book(
-        tables["accounts"], tables["model_portfolios"], tables["holdings"], tables["prices"],
-        as_of=AS_OF, securities=tables["securities"], tax_lots=tables["tax_lots"],
-        restrictions=tables["restrictions"], transactions=tables["transactions"], policy=policy,
-    )  # fmt: skip
+    return recommend_book(BookTables.from_mapping(tables), tables["prices"], policy, as_of=AS_OF)
 
 
 def _execute(tables: dict[str, pd.DataFrame], rec: Recommendation) -> dict[str, pd.DataFrame]:

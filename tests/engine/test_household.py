@@ -16,7 +16,15 @@ from rebalancer.engine import (
     recommend_account,
     recommend_book,
 )
-from tests.engine.books import AS_OF, SECURITIES, account, holdings, lots, model, random_arrays
+from tests.engine.books import (
+    AS_OF,
+    SECURITIES,
+    account,
+    book,
+    holdings,
+    lots,
+    random_arrays,
+)
 
 PRICES = {"VTI": 100.0, "BND": 100.0}
 TARGET = Policy(rebalance_to="target", spread_bps=0.0, min_trade_value=0.0)
@@ -42,8 +50,8 @@ def _trades(rec: pd.DataFrame, account_id: str) -> dict[tuple[str, str], float]:
 
 
 def _book(accounts: pd.DataFrame) -> Recommendation:
-    return recommend_book(accounts, model(), HELD, PRICES, as_of=AS_OF, securities=SECURITIES,
-                          tax_lots=LOTS, policy=TARGET)  # fmt: skip
+    tables = book(accounts, HELD, securities=SECURITIES, tax_lots=LOTS)
+    return recommend_book(tables, PRICES, TARGET, as_of=AS_OF)
 
 
 def test_a_same_run_loss_sale_blocks_the_households_buy_of_that_security() -> None:
@@ -67,15 +75,14 @@ def test_accounts_of_different_households_do_not_block_each_other() -> None:
 
 def test_single_account_path_sees_the_household_and_equals_the_batch() -> None:
     batch = _book(ACCOUNTS)
-    single = recommend_account(ACCOUNTS[ACCOUNTS["account_id"] == "IRA"], HELD, model(), PRICES,
-                               as_of=AS_OF, securities=SECURITIES, tax_lots=LOTS,
-                               household=ACCOUNTS, policy=TARGET)  # fmt: skip
+    tables = book(ACCOUNTS, HELD, securities=SECURITIES, tax_lots=LOTS)
+    single = recommend_account(tables, PRICES, TARGET, account_id="IRA", as_of=AS_OF)
     mine = batch.trades[batch.trades["account_id"] == "IRA"].reset_index(drop=True)
     pd.testing.assert_frame_equal(single.trades, mine, check_exact=True)
     assert ("VTI", "BUY") not in _trades(single.trades, "IRA")
     # Without its household the account cannot see the loss sale: the buy comes back.
-    alone = recommend_account(ACCOUNTS[ACCOUNTS["account_id"] == "IRA"], HELD, model(), PRICES,
-                              as_of=AS_OF, securities=SECURITIES, policy=TARGET)  # fmt: skip
+    ira = book(ACCOUNTS[ACCOUNTS["account_id"] == "IRA"], HELD, securities=SECURITIES)
+    alone = recommend_account(ira, PRICES, TARGET, account_id="IRA", as_of=AS_OF)
     assert _trades(alone.trades, "IRA")[("VTI", "BUY")] == 200.0
 
 

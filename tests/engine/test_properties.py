@@ -302,7 +302,7 @@ def test_a_calendar_rebalance_is_done_for_the_day(
     p_fractional: float,
     blocked: bool,
 ) -> None:
-    policy = dataclasses.replace(
+    policy = Policy.from_options(
         data.draw(_idempotent(mode)), trigger=trigger, calendar_days=calendar_days
     )
     rng = np.random.default_rng(seed)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from rebalancer.engine import Policy, Recommendation, band_width, recommend_account, recommend_book
-from tests.engine.books import AS_OF, SECURITIES, account, holdings, lots, model
+from tests.engine.books import AS_OF, SECURITIES, account, book, holdings, lots, model
 
 PRICES = {"VTI": 100.0, "BND": 100.0, "VXUS": 50.0, "AAPL": 333.33, "BTC-USD": 60_000.0}
 NO_COSTS = {"spread_bps": 0.0, "fee_per_trade": 0.0}
@@ -16,10 +16,15 @@ def run(
     acct: dict, held: pd.DataFrame, mdl: pd.DataFrame | None = None, **kw: object
 ) -> Recommendation:
     policy = kw.pop("policy", Policy(**NO_COSTS))
+    prices = kw.pop("prices", PRICES)
+    tables = book(acct, held, mdl, securities=SECURITIES, **kw)  # type: ignore[arg-type]
     return recommend_account(
-        acct, held, model() if mdl is None else mdl, kw.pop("prices", PRICES), as_of=AS_OF,
-        securities=SECURITIES, policy=policy, **kw,  # type: ignore[arg-type]
-    )  # fmt: skip
+        tables,
+        prices,
+        policy,
+        account_id=acct["account_id"],
+        as_of=AS_OF,  # type: ignore[arg-type]
+    )
 
 
 def trades(rec: Recommendation) -> dict[tuple[str, str], float]:
@@ -303,7 +308,7 @@ def test_non_model_holding_is_sold_entirely() -> None:
 def test_batch_reports_and_skips_invalid_accounts() -> None:
     accts = pd.DataFrame([account("A1"), account("A2"), account("A3", model_id="NOPE")])
     held = pd.concat([holdings("A1", VTI=750, BND=250), holdings("A2", VTI=-1, BND=10)])
-    rec = recommend_book(accts, model(), held, PRICES, as_of=AS_OF, securities=SECURITIES)
+    rec = recommend_book(book(accts, held, securities=SECURITIES), PRICES, as_of=AS_OF)
     assert set(rec.accounts["account_id"]) == {"A1"}
     reasons = dict(zip(rec.rejected["account_id"], rec.rejected["reason"], strict=True))
     assert reasons["A2"].startswith("negative or missing quantity of VTI")

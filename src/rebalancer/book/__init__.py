@@ -32,6 +32,7 @@ from rebalancer.book._prices import (
     prepare_panel,
     price_panel_sql,
 )
+from rebalancer.book._tables import REQUIRED_COLUMNS, BookTables, empty_table
 from rebalancer.book._writer import BookSummary, clear_book, part_name, write_book
 
 __all__ = [
@@ -42,14 +43,17 @@ __all__ = [
     "DEFAULT_MODELS",
     "MAX_ACCOUNTS",
     "MIN_HISTORY_DAYS",
+    "REQUIRED_COLUMNS",
     "RISK_PROFILES",
     "BookChunk",
     "BookSummary",
+    "BookTables",
     "ModelPortfolio",
     "ModelSet",
     "PricePanel",
     "check_size",
     "clear_book",
+    "empty_table",
     "generate_book",
     "load_price_panel",
     "n_advisors_for",

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalancer.book._tables import BookTables
 from rebalancer.engine._arrays import (
     BLOCKED_RESTRICTED,
     BLOCKED_WASH_SALE,
@@ -239,17 +240,11 @@ def _trim(book: BookArrays) -> BookArrays:
 
 
 def recommend_book(
-    accounts: pd.DataFrame,
-    model_portfolios: pd.DataFrame,
-    holdings: pd.DataFrame,
+    book: BookTables,
     prices: Mapping[str, float] | pd.Series,
+    policy: Policy | None = None,
     *,
     as_of: pd.Timestamp | str,
-    securities: pd.DataFrame | None = None,
-    tax_lots: pd.DataFrame | None = None,
-    restrictions: pd.DataFrame | None = None,
-    transactions: pd.DataFrame | None = None,
-    policy: Policy | None = None,
     chunk_size: int = CHUNK_SIZE,
 ) -> Recommendation:
     """Batch path: validate the book, skip and report invalid accounts, rebalance the rest.
@@ -257,57 +252,35 @@ def recommend_book(
     One bad account never fails the run: it is listed in ``rejected`` with its reason.
     """
     policy = policy or Policy()
-    book = build_book(
-        accounts, model_portfolios, holdings, prices, as_of=as_of, securities=securities,
-        tax_lots=tax_lots, restrictions=restrictions, transactions=transactions, policy=policy,
+    built = build_book(
+        book.accounts, book.model_portfolios, book.holdings, prices, as_of=as_of,
+        securities=book.securities, tax_lots=book.tax_lots, restrictions=book.restrictions,
+        transactions=book.transactions, policy=policy,
     )  # fmt: skip
-    trades, summary = rebalance_batch(book.arrays, policy, chunk_size=chunk_size)
-    return Recommendation(trades=trades, accounts=summary, rejected=book.rejected)
+    trades, summary = rebalance_batch(built.arrays, policy, chunk_size=chunk_size)
+    return Recommendation(trades=trades, accounts=summary, rejected=built.rejected)
 
 
 def recommend_account(
-    account: Mapping[str, Any] | pd.Series | pd.DataFrame,
-    holdings: pd.DataFrame,
-    model_portfolios: pd.DataFrame,
+    book: BookTables,
     prices: Mapping[str, float] | pd.Series,
-    *,
-    as_of: pd.Timestamp | str,
-    securities: pd.DataFrame | None = None,
-    tax_lots: pd.DataFrame | None = None,
-    restrictions: pd.DataFrame | None = None,
-    transactions: pd.DataFrame | None = None,
-    household: pd.DataFrame | None = None,
     policy: Policy | None = None,
+    *,
+    account_id: str,
+    as_of: pd.Timestamp | str,
 ) -> Recommendation:
     """Single-account path (for the API): the batch path on the account's household.
 
-    ``household`` holds the other accounts of the household (their holdings, lots and
-    restrictions in the other tables): one account's trades depend on theirs through the
-    same-run wash-sale guard, so with them the trades equal the batch run's exactly. Without
-    them the account is rebalanced alone. ``transactions`` should hold the household's recent
-    trades (wash-sale window). Raises :class:`InvalidAccountError` naming the account if its
-    data cannot be rebalanced; another account's bad data only leaves that account out, as in
-    a batch run, and is listed in ``rejected``.
+    ``book`` holds at least the account's household (:meth:`BookTables.from_lake` with
+    ``household_of=`` reads just that): one account's trades depend on its siblings' through the
+    same-run wash-sale guard, so the trades equal the batch run's exactly. The household's
+    ``transactions`` set the wash-sale window. Raises :class:`InvalidAccountError` naming the
+    account if its data cannot be rebalanced, :class:`NotFoundError` if it is not in the book;
+    a sibling's bad data only leaves that sibling out, as in a batch run, and is listed in
+    ``rejected`` (the guard could not see its trades).
     """
-    if isinstance(account, pd.DataFrame):
-        frame = account.reset_index(drop=True)
-    elif isinstance(account, pd.Series):
-        frame = account.to_frame().T.reset_index(drop=True)
-    else:
-        frame = pd.DataFrame([dict(account)])
-    if len(frame) != 1:
-        raise InvalidAccountError(f"expected exactly one account, got {len(frame)}")
-    account_id = str(frame.loc[0, "account_id"])
-    accounts = frame
-    if household is not None and len(household):
-        others = household[household["account_id"].astype(str) != account_id]
-        accounts = pd.concat([frame, others], ignore_index=True)
-    # ``rejected`` of the result lists the household's accounts left out (their holdings or
-    # lots were incomplete, say): the guard could not see their trades, so say so.
-    rec = recommend_book(
-        accounts, model_portfolios, holdings, prices, as_of=as_of, securities=securities,
-        tax_lots=tax_lots, restrictions=restrictions, transactions=transactions, policy=policy,
-    )  # fmt: skip
+    account_id = str(account_id)
+    rec = recommend_book(book.household_of(account_id), prices, policy, as_of=as_of)
     mine = rec.rejected[rec.rejected["account_id"].astype(str) == account_id]
     if len(mine):
         raise InvalidAccountError(f"account {account_id}: {mine.iloc[0]['reason']}")

@@ -1,0 +1,247 @@
+"""``BookTables``: the one typed shape of a book as it crosses a seam.
+
+The engine, the use cases, the API, backtests and the dashboard all take a ``BookTables``: the
+accounts, their model portfolios, holdings, tax lots, restrictions, recent transactions and the
+securities universe, as pandas frames. Construction checks structure (every table has the
+columns the engine reads, values parse as their schema type) and names the table and the first
+bad row; per-account problems (a negative quantity, an unknown model) stay the engine's to
+report, so one bad account never sinks a batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.errors import NotFoundError, SchemaValidationError
+from rebalancer.lake import get_schema
+
+if TYPE_CHECKING:
+    from rebalancer.lake import Lake
+
+#: The columns the engine reads, per table (the rest of a schema's columns ride along).
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": (
+        "account_id", "household_id", "account_type", "model_id", "cash", "pending_cash_flow",
+        "fractional_shares",
+    ),
+    "model_portfolios": ("model_id", "symbol", "target_weight"),
+    "holdings": ("account_id", "symbol", "quantity"),
+    "tax_lots": ("account_id", "symbol", "lot_id", "quantity", "cost_basis", "acquired"),
+    "restrictions": ("account_id", "symbol", "restriction"),
+    "transactions": ("household_id", "symbol", "side", "trade_date", "realized_gain"),
+    "securities": ("symbol", "asset_class"),
+}  # fmt: skip
+_NUMERIC = ("double", "float", "bigint", "int", "smallint")
+_TEMPORAL = ("date", "timestamp")
+
+
+@dataclass(frozen=True)
+class BookTables:
+    """A book: seven frames, validated on construction (see :meth:`from_frames`)."""
+
+    accounts: pd.DataFrame
+    model_portfolios: pd.DataFrame
+    holdings: pd.DataFrame
+    tax_lots: pd.DataFrame
+    restrictions: pd.DataFrame
+    transactions: pd.DataFrame
+    securities: pd.DataFrame
+
+    TABLES: ClassVar[tuple[str, ...]] = tuple(REQUIRED_COLUMNS)
+    #: Tables keyed by account (``select`` filters them by ``account_id``).
+    BY_ACCOUNT: ClassVar[tuple[str, ...]] = ("accounts", "holdings", "tax_lots", "restrictions")
+
+    def __post_init__(self) -> None:
+        for name in self.TABLES:
+            frame = getattr(self, name)
+            if not isinstance(frame, pd.DataFrame):
+                raise SchemaValidationError(f"{name}: expected a DataFrame, got {type(frame)}")
+            _check_table(name, frame)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_frames(
+        cls,
+        *,
+        accounts: pd.DataFrame,
+        model_portfolios: pd.DataFrame,
+        holdings: pd.DataFrame,
+        tax_lots: pd.DataFrame | None = None,
+        restrictions: pd.DataFrame | None = None,
+        transactions: pd.DataFrame | None = None,
+        securities: pd.DataFrame | None = None,
+    ) -> BookTables:
+        """A book from frames; missing optional tables are empty (a lake column ``dt`` is
+        dropped). Raises :class:`SchemaValidationError` naming the table and first bad row."""
+        given = {
+            "accounts": accounts, "model_portfolios": model_portfolios, "holdings": holdings,
+            "tax_lots": tax_lots, "restrictions": restrictions, "transactions": transactions,
+            "securities": securities,
+        }  # fmt: skip
+        frames = {
+            name: empty_table(name)
+            if frame is None
+            else frame.drop(columns=["dt"], errors="ignore").reset_index(drop=True)
+            for name, frame in given.items()
+        }
+        return cls(**frames)
+
+    @classmethod
+    def from_mapping(cls, tables: Mapping[str, pd.DataFrame]) -> BookTables:
+        """A book from a ``{table: frame}`` mapping (extra keys, e.g. ``prices``, ignored)."""
+        return cls.from_frames(**{name: tables.get(name) for name in cls.TABLES})
+
+    @classmethod
+    def from_lake(cls, lake: Lake, *, household_of: str | None = None) -> BookTables:
+        """The whole book, or the household of one account (``household_of``).
+
+        The single-account path needs the whole household: its trades depend on the siblings'
+        through the same-run wash-sale guard, and the household's recent trades set the
+        wash-sale window. Raises :class:`NotFoundError` for an unknown account.
+        """
+        if household_of is None:
+            return cls.from_frames(**{name: lake.read(name) for name in cls.TABLES})
+        return _household_from_lake(cls, lake, household_of)
+
+    # ------------------------------------------------------------------ views
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """``{table: frame}`` for every table."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def select(self, account_ids: Iterable[str]) -> BookTables:
+        """The sub-book of these accounts: their rows, their models, their households'
+        transactions, the whole securities table."""
+        wanted = pd.Index([str(a) for a in account_ids]).unique()
+        acc = self.accounts[self.accounts["account_id"].astype(str).isin(wanted)]
+        households = acc["household_id"].dropna().astype(str).unique()
+        models = acc["model_id"].dropna().astype(str).unique()
+
+        def by_account(frame: pd.DataFrame) -> pd.DataFrame:
+            return frame[frame["account_id"].astype(str).isin(wanted)].reset_index(drop=True)
+
+        return BookTables(
+            accounts=acc.reset_index(drop=True),
+            model_portfolios=self.model_portfolios[
+                self.model_portfolios["model_id"].astype(str).isin(models)
+            ].reset_index(drop=True),
+            holdings=by_account(self.holdings),
+            tax_lots=by_account(self.tax_lots),
+            restrictions=by_account(self.restrictions),
+            transactions=self.transactions[
+                self.transactions["household_id"].astype(str).isin(households)
+            ].reset_index(drop=True),
+            securities=self.securities,
+        )
+
+    def households(self) -> dict[str, tuple[str, ...]]:
+        """``{household_id: account ids}`` in book order (an account without a household is a
+        household of its own, keyed by its account id)."""
+        acc = self.accounts
+        key = acc["household_id"].astype(object).where(acc["household_id"].notna(), None)
+        ids = acc["account_id"].astype(str)
+        key = key.where(key.notna(), ids)
+        out: dict[str, list[str]] = {}
+        for household, account in zip(key.astype(str), ids, strict=True):
+            out.setdefault(household, []).append(account)
+        return {h: tuple(a) for h, a in out.items()}
+
+    def household_of(self, account_id: str) -> BookTables:
+        """The sub-book of the household that holds ``account_id`` (NotFoundError if none)."""
+        acc = self.accounts[self.accounts["account_id"].astype(str) == str(account_id)]
+        if acc.empty:
+            raise NotFoundError(f"account {account_id} not found in the accounts table")
+        household = acc["household_id"].iloc[0]
+        if pd.isna(household):
+            return self.select([str(account_id)])
+        members = self.accounts.loc[
+            self.accounts["household_id"].astype(str) == str(household), "account_id"
+        ]
+        return self.select(members.astype(str))
+
+    def __len__(self) -> int:
+        return len(self.accounts)
+
+
+def empty_table(name: str) -> pd.DataFrame:
+    """A zero-row frame with the table's schema columns."""
+    frame = get_schema(name).arrow_schema().empty_table().to_pandas()
+    return frame.drop(columns=["dt"], errors="ignore")
+
+
+def _check_table(name: str, frame: pd.DataFrame) -> None:
+    """Required columns present; schema-typed columns parse (names the first bad row)."""
+    missing = [c for c in REQUIRED_COLUMNS[name] if c not in frame.columns]
+    if missing:
+        raise SchemaValidationError(f"{name}: missing column(s) {', '.join(missing)}")
+    if frame.empty:
+        return
+    for column in get_schema(name).columns:
+        if column.name not in frame.columns or column.name not in REQUIRED_COLUMNS[name]:
+            continue
+        values = frame[column.name]
+        if column.type in _NUMERIC and not pd.api.types.is_numeric_dtype(values.dtype):
+            parsed = pd.to_numeric(values, errors="coerce")
+            _first_bad(name, column.name, values, parsed, "a number")
+        elif column.type in _TEMPORAL and values.dtype == object:
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+            _first_bad(name, column.name, values, parsed, "a date")
+
+
+def _first_bad(table: str, column: str, values: pd.Series, parsed: pd.Series, what: str) -> None:
+    bad = np.flatnonzero((values.notna() & parsed.isna()).to_numpy())
+    if bad.size:
+        row = int(bad[0])
+        raise SchemaValidationError(
+            f"{table} row {row}: {column} {values.iloc[row]!r} is not {what}"
+            + (f" (and {bad.size - 1} more row(s))" if bad.size > 1 else "")
+        )
+
+
+def _household_from_lake(cls: type[BookTables], lake: Lake, account_id: str) -> BookTables:
+    """One account's household: seven parameterized queries, no value pasted into SQL."""
+    one = lake.query(
+        "SELECT * FROM accounts WHERE account_id = :account_id", params={"account_id": account_id}
+    )
+    if one.empty:
+        raise NotFoundError(f"account {account_id} not found in the accounts table")
+    household = one.loc[0, "household_id"]
+    acc = (
+        one
+        if pd.isna(household)  # a null household id: the account alone
+        else lake.query(
+            "SELECT * FROM accounts WHERE household_id = :household",
+            params={"household": str(household)},
+        )
+    )
+    ids = [str(a) for a in acc["account_id"].drop_duplicates()]
+    models = [str(m) for m in acc["model_id"].dropna().drop_duplicates()]
+
+    def by_account(table: str) -> pd.DataFrame:
+        return lake.query(f"SELECT * FROM {table} WHERE account_id IN :ids", params={"ids": ids})
+
+    transactions = (
+        lake.query(
+            "SELECT * FROM transactions WHERE household_id = :household",
+            params={"household": str(household)},
+        )
+        if not pd.isna(household)
+        else None
+    )
+    return cls.from_frames(
+        accounts=acc,
+        model_portfolios=lake.query(
+            "SELECT * FROM model_portfolios WHERE model_id IN :models", params={"models": models}
+        )
+        if models
+        else empty_table("model_portfolios"),
+        holdings=by_account("holdings"),
+        tax_lots=by_account("tax_lots"),
+        restrictions=by_account("restrictions"),
+        transactions=transactions,
+        securities=lake.query("SELECT * FROM securities"),
+    )
