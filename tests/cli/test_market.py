@@ -1,34 +1,18 @@
-"""`rebalancer ingest | compact | securities | backfill --source synthetic` as users run them."""
+"""`rebalancer backfill | ingest | compact | securities` as users run them."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from rebalancer.cli import app
 from rebalancer.lake import LocalLake
+from tests.cli.conftest import CLI, env_for, invoke, run
 
-CLI = [sys.executable, "-m", "rebalancer.cli"]
 AT = "2024-03-05T14:37:00Z"
-
-
-def env_for(lake: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REBALANCER_")}
-    env["REBALANCER_LAKE"] = str(lake)
-    env["COLUMNS"] = "200"
-    return env
-
-
-def invoke(lake: Path, *args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(app, ["--lake", str(lake), *args])
-    return result.exit_code, result.stdout, result.stderr
 
 
 def no_temp_files(root: Path) -> bool:
@@ -193,3 +177,62 @@ def test_synthetic_5m_backfill_writes_one_object_per_day(tmp_path: Path) -> None
     names = sorted(Path(k).name for k in LocalLake(lake).list_objects("market_prices"))
     assert names == ["backfill-synthetic-5m.parquet"] * 2
     assert "wrote 732 5m bars" in " ".join(out.split())  # (78 + 288) x 2 days
+
+
+def test_backfill_history_then_query(tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    result = run(
+        [
+            "backfill",
+            "--source",
+            "history",
+            "--start",
+            "2022-12-01",
+            "--end",
+            "2022-12-09",
+            "--symbols",
+            "AAPL,MSFT",
+        ],
+        lake_dir,
+    )
+    assert result.returncode == 0, result.stderr
+    from rebalancer.market import history_closes
+
+    closes = history_closes().loc["2022-12-01":"2022-12-09", ["AAPL", "MSFT"]]
+    assert f"wrote {closes.count().sum()} 1d bars" in result.stdout
+    lake = LocalLake(lake_dir)
+    got = lake.query(
+        """SELECT symbol, ts, close, source, "interval" FROM market_prices ORDER BY symbol, ts"""
+    )
+    expected = closes.stack().sort_index(level=[1, 0])
+    assert got["close"].tolist() == pytest.approx(expected.tolist())
+    assert set(got["source"]) == {"history"} and set(got["interval"]) == {"1d"}
+    assert len(lake.list_objects("market_prices")) == len(closes)  # one object per day
+
+
+def test_backfill_is_idempotent(tmp_path: Path) -> None:
+    lake_dir = tmp_path / "lake"
+    args = ["backfill", "--start", "2022-11-01", "--end", "2022-11-30", "--symbols", "KO"]
+    assert run(args, lake_dir).returncode == 0
+    assert run(args, lake_dir).returncode == 0
+    got = LocalLake(lake_dir).query(
+        "SELECT count(*) AS n, count(DISTINCT ts) AS d FROM market_prices"
+    )
+    assert got["n"].iloc[0] == got["d"].iloc[0] > 15
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "2022-13-01"], "--start must be a date"),
+        (["--symbols", "NOPE"], "no bundled history for NOPE"),
+        (["--start", "2022-12-01", "--end", "2022-01-01"], "after --end"),
+        (["--start", "2030-01-01"], "no history between"),
+    ],
+)
+def test_backfill_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(["backfill", *args], tmp_path / "lake")
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "lake").exists() or not any((tmp_path / "lake").rglob("*.parquet"))
