@@ -7,6 +7,8 @@ Two entry points give identical trades for the same account:
   account's household (same-run wash sales), and raises
   :class:`~rebalancer.errors.InvalidAccountError` for bad data.
 
+:func:`execute` settles a recommendation's trades into the book (backtests, what-if).
+
 Lower level: :func:`build_book` (tables -> :class:`BookArrays`, with validation) and
 :func:`rebalance` (arrays -> :class:`RebalanceResult`).
 """
@@ -24,6 +26,7 @@ from rebalancer.engine._bands import band_width, calendar_due, shrink_factor, th
 from rebalancer.engine._book import CASH, Book, build_book
 from rebalancer.engine._costs import trade_cost, worth_trading
 from rebalancer.engine._drift import total_drift, weights
+from rebalancer.engine._execute import execute
 from rebalancer.engine._policy import Policy
 from rebalancer.engine._recommend import (
     CHUNK_SIZE,
@@ -54,6 +57,7 @@ __all__ = [
     "book_chunks",
     "build_book",
     "calendar_due",
+    "execute",
     "reason_codes",
     "rebalance",
     "rebalance_batch",

@@ -62,11 +62,13 @@ ACCOUNT_COLUMNS = [
 
 @dataclass(frozen=True)
 class Recommendation:
-    """Trades (one row per trade), a summary per account, and the rejected accounts."""
+    """Trades (one row per trade), a summary per account, the rejected accounts, and the time
+    the prices were taken (what :func:`~rebalancer.engine.execute` fills at)."""
 
     trades: pd.DataFrame
     accounts: pd.DataFrame
     rejected: pd.DataFrame
+    as_of: pd.Timestamp | None = None
 
     def summary(self) -> dict[str, Any]:
         """Counts for a one-line report."""
@@ -258,7 +260,9 @@ def recommend_book(
         transactions=book.transactions, policy=policy,
     )  # fmt: skip
     trades, summary = rebalance_batch(built.arrays, policy, chunk_size=chunk_size)
-    return Recommendation(trades=trades, accounts=summary, rejected=built.rejected)
+    when = pd.Timestamp(as_of)
+    when = when.tz_convert("UTC").tz_localize(None) if when.tzinfo is not None else when
+    return Recommendation(trades=trades, accounts=summary, rejected=built.rejected, as_of=when)
 
 
 def recommend_account(
@@ -289,5 +293,6 @@ def recommend_account(
         return frame[frame["account_id"] == account_id].reset_index(drop=True)
 
     return Recommendation(
-        trades=only(rec.trades), accounts=only(rec.accounts), rejected=rec.rejected
-    )
+        trades=only(rec.trades), accounts=only(rec.accounts), rejected=rec.rejected,
+        as_of=rec.as_of,
+    )  # fmt: skip
