@@ -44,6 +44,11 @@ class Settings(BaseSettings):
         2.0, gt=0, description="Client-side rate limit for yfinance requests"
     )
     synthetic_seed: int = Field(0, description="Seed of the synthetic market data provider")
+    query_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="Local lake: a query running longer is stopped (Athena has its own limit)",
+    )
 
     @field_validator("lake")
     @classmethod

@@ -10,6 +10,7 @@ from rebalancer.errors import ConfigError
 from rebalancer.lake._aws import AwsLake
 from rebalancer.lake._base import DEFAULT_OBJECT_NAME, Lake, partition_of, split_by_partition
 from rebalancer.lake._local import LocalLake
+from rebalancer.lake._params import bind_params, sql_literal
 from rebalancer.lake._schema import (
     Column,
     TableSchema,
@@ -29,6 +30,7 @@ __all__ = [
     "LocalLake",
     "TableSchema",
     "athena_to_duckdb",
+    "bind_params",
     "get_lake",
     "get_schema",
     "joda_to_strftime",
@@ -37,6 +39,7 @@ __all__ = [
     "partition_of",
     "partition_values",
     "split_by_partition",
+    "sql_literal",
     "table_names",
     "view_definitions",
 ]
@@ -69,4 +72,4 @@ def get_lake(settings: Settings | None = None, **overrides: object) -> Lake:
         raise ConfigError(
             f"REBALANCER_LAKE={base.lake} is on S3: set REBALANCER_BACKEND=aws to use it"
         )
-    return LocalLake(base.lake)
+    return LocalLake(base.lake, query_timeout_seconds=base.query_timeout_seconds)

@@ -12,20 +12,15 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from rebalancer.errors import ConfigError, QueryError
-from rebalancer.lake._base import (
-    DEFAULT_OBJECT_NAME,
-    empty_frame,
-    keys_in_range,
-    split_by_partition,
-    superseded_objects,
-    validate_object_name,
-)
-from rebalancer.lake._schema import get_schema
+from rebalancer.lake._base import LakeBase, empty_frame, validate_object_name
+from rebalancer.lake._manifest import S3Blobs
+from rebalancer.lake._schema import TableSchema, get_schema
 from rebalancer.lake._sql import parse_athena
 from rebalancer.lake._views import view_definitions
 
 if TYPE_CHECKING:
     import boto3
+    import pyarrow as pa
 
 
 def _wr() -> ModuleType:
@@ -36,7 +31,7 @@ def _wr() -> ModuleType:
     return awswrangler
 
 
-class AwsLake:
+class AwsLake(LakeBase):
     """A lake at ``s3://bucket/prefix`` with a Glue database and an Athena workgroup.
 
     Parameters
@@ -78,6 +73,7 @@ class AwsLake:
 
             boto3_session = boto3.Session(region_name=region)
         self._session = boto3_session
+        self.blobs = S3Blobs(self._root, boto3_session, self._s3_kwargs())
 
     @property
     def root(self) -> str:
@@ -99,41 +95,28 @@ class AwsLake:
             base += f"/dt={dt}"
         return f"{base}/{validate_object_name(name)}.parquet"
 
-    def write(self, table: str, df: pd.DataFrame, *, name: str = DEFAULT_OBJECT_NAME) -> list[str]:
-        """Validate, then put one object per ``dt`` (path-only: no catalog changes)."""
-        schema = get_schema(table)
-        validate_object_name(name)
-        validated = schema.validate(df)
-        dtype = {c.name: c.type for c in schema.columns}
-        written: list[str] = []
-        for dt, rows in split_by_partition(schema, validated):
-            key = self.object_key(table, name, dt)
-            frame = rows.to_pandas(types_mapper=_nullable_types)
-            _wr().s3.to_parquet(
-                df=frame,
-                path=key,
-                index=False,
-                compression="zstd",
-                dtype=dtype,
-                boto3_session=self._session,
-                s3_additional_kwargs=self._s3_kwargs() or None,
-            )
-            written.append(key)
-        return written
+    def _put(self, schema: TableSchema, rows: pa.Table, *, name: str, dt: str | None) -> str:
+        """Put one object (path-only: no catalog changes)."""
+        key = self.object_key(schema.name, name, dt)
+        _wr().s3.to_parquet(
+            df=rows.to_pandas(types_mapper=_nullable_types),
+            path=key,
+            index=False,
+            compression="zstd",
+            dtype={c.name: c.type for c in schema.columns},
+            boto3_session=self._session,
+            s3_additional_kwargs=self._s3_kwargs() or None,
+        )
+        return key
 
-    def list_objects(
-        self, table: str, *, dt: str | None = None, include_superseded: bool = False
-    ) -> list[str]:
-        """Parquet object URIs of a table (one partition if ``dt`` is given), sorted."""
-        prefix = f"{self._root}/{get_schema(table).name}/"
+    def _list_keys(self, schema: TableSchema, dt: str | None) -> list[str]:
+        prefix = f"{self._root}/{schema.name}/"
         if dt:
             prefix += f"dt={dt}/"
-        keys = _wr().s3.list_objects(prefix, suffix=".parquet", boto3_session=self._session)
-        keys = sorted(keys)
-        if include_superseded:
-            return keys
-        hidden = superseded_objects(keys)
-        return [k for k in keys if k not in hidden] if hidden else keys
+        keys: list[str] = _wr().s3.list_objects(
+            prefix, suffix=".parquet", boto3_session=self._session
+        )
+        return keys
 
     def read_objects(self, table: str, keys: list[str]) -> pd.DataFrame:
         """Read exactly these objects (data columns only)."""
@@ -151,21 +134,10 @@ class AwsLake:
         if keys:
             _wr().s3.delete_objects(keys, boto3_session=self._session)
 
-    def read(
-        self,
-        table: str,
-        *,
-        start: str | None = None,
-        end: str | None = None,
-        columns: list[str] | None = None,
+    def _read_keys(
+        self, schema: TableSchema, keys: list[str], columns: list[str] | None
     ) -> pd.DataFrame:
-        """Read a table straight from S3, pruned to ``start <= dt <= end``."""
-        schema = get_schema(table)
-        keys = self.list_objects(table)
-        if schema.partitioned and (start or end):
-            keys = keys_in_range(keys, start, end)
-        if not keys:
-            return empty_frame(schema, columns)
+        """Read listed objects straight from S3."""
         frame = _wr().s3.read_parquet(
             keys,
             dataset=schema.partitioned,
@@ -177,8 +149,13 @@ class AwsLake:
             frame["dt"] = frame["dt"].astype("string")
         return frame[columns] if columns else frame
 
-    def query(self, sql: str) -> pd.DataFrame:
-        """Run one read-only Athena statement (``ctas_approach=False``: plain CSV results)."""
+    def _query(self, sql: str) -> pd.DataFrame:
+        """Run one bound, read-only Athena statement (``ctas_approach=False``: CSV results).
+
+        Parameters are bound by the same formatter as locally (:meth:`LakeBase.query`), not by
+        awswrangler's ``params=``: its named style also replaces ``:name`` inside string
+        literals and prints floats with six decimals.
+        """
         parse_athena(sql)  # same read-only guard and syntax errors as the local backend
         return self._run(sql)
 

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from rebalancer.lake._schema import TableSchema, partition_values
+from rebalancer.lake._manifest import BlobStore, book_objects
+from rebalancer.lake._params import bind_params
+from rebalancer.lake._schema import TableSchema, get_schema, partition_values
 
 DEFAULT_OBJECT_NAME = "part-00000"
+DEFAULT_QUERY_TIMEOUT_SECONDS = 300.0
 
 
 @runtime_checkable
@@ -42,8 +47,13 @@ class Lake(Protocol):
         """Read a table, pruned to partitions ``start <= dt <= end`` (ISO dates) if given."""
         ...
 
-    def query(self, sql: str) -> pd.DataFrame:
-        """Run one read-only Athena SQL statement and return its result."""
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
+        """Run one read-only Athena SQL statement and return its result.
+
+        Values go in ``params``, never pasted into ``sql``: each ``:name`` placeholder becomes
+        the literal of ``params["name"]`` (:func:`rebalancer.lake.sql_literal`), e.g.
+        ``query("SELECT * FROM accounts WHERE account_id IN :ids", {"ids": ["a", "b"]})``.
+        """
         ...
 
     def list_objects(
@@ -67,6 +77,82 @@ class Lake(Protocol):
     def sync_views(self) -> list[str]:
         """Create or replace the analyst views of ``sql/views``; returns their names."""
         ...
+
+
+class LakeBase(ABC):
+    """What both backends share, written once: the write loop, the compaction reader rule,
+    the partition-range read and parameter binding.
+
+    A backend says how one object is put, how a table's keys are listed, how listed keys are
+    read and how bound Athena SQL runs.
+    """
+
+    #: Raw objects at lake-relative keys: the book manifest and its versions.
+    blobs: BlobStore
+
+    def write(self, table: str, df: pd.DataFrame, *, name: str = DEFAULT_OBJECT_NAME) -> list[str]:
+        """Validate, then write one object per ``dt``; returns the keys written."""
+        schema = get_schema(table)
+        validate_object_name(name)
+        validated = schema.validate(df)
+        return [
+            self._put(schema, rows, name=name, dt=dt)
+            for dt, rows in split_by_partition(schema, validated)
+        ]
+
+    def list_objects(
+        self, table: str, *, dt: str | None = None, include_superseded: bool = False
+    ) -> list[str]:
+        """Keys of the table's objects (one partition if ``dt``), sorted; superseded slots
+        left out unless ``include_superseded`` (:func:`superseded_objects`). A table the
+        book manifest names lists its published version's objects instead."""
+        published = book_objects(self.blobs, table)
+        if published is not None:
+            return [] if dt else published
+        keys = sorted(self._list_keys(get_schema(table), dt))
+        if include_superseded:
+            return keys
+        hidden = superseded_objects(keys)
+        return [k for k in keys if k not in hidden] if hidden else keys
+
+    def read(
+        self,
+        table: str,
+        *,
+        start: str | None = None,
+        end: str | None = None,
+        columns: list[str] | None = None,
+    ) -> pd.DataFrame:
+        """Read a table, reading only the partitions in ``[start, end]`` (ISO dates)."""
+        schema = get_schema(table)
+        keys = self.list_objects(table)
+        if schema.partitioned and (start or end):
+            keys = keys_in_range(keys, start, end)
+        if not keys:
+            return empty_frame(schema, columns)
+        return self._read_keys(schema, keys, columns)
+
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
+        """Run one read-only Athena statement, ``:name`` placeholders bound from ``params``."""
+        return self._query(bind_params(sql, params))
+
+    @abstractmethod
+    def _put(self, schema: TableSchema, rows: pa.Table, *, name: str, dt: str | None) -> str:
+        """Write validated rows at the (table, dt, name) key, replacing it; return the key."""
+
+    @abstractmethod
+    def _list_keys(self, schema: TableSchema, dt: str | None) -> list[str]:
+        """Every committed object key of a table (one partition if ``dt``), any order."""
+
+    @abstractmethod
+    def _read_keys(
+        self, schema: TableSchema, keys: list[str], columns: list[str] | None
+    ) -> pd.DataFrame:
+        """Read listed keys (non-empty), ``dt`` from the key for partitioned tables."""
+
+    @abstractmethod
+    def _query(self, sql: str) -> pd.DataFrame:
+        """Run one bound Athena statement."""
 
 
 def split_by_partition(schema: TableSchema, table: pa.Table) -> list[tuple[str | None, pa.Table]]:

@@ -16,15 +16,16 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from rebalancer.errors import QueryError
+from rebalancer.errors import ConfigError, QueryError
 from rebalancer.lake._base import (
-    DEFAULT_OBJECT_NAME,
+    DEFAULT_QUERY_TIMEOUT_SECONDS,
+    LakeBase,
     empty_frame,
-    keys_in_range,
-    split_by_partition,
     superseded_objects,
     validate_object_name,
 )
+from rebalancer.lake._manifest import LocalBlobs, book_snapshot
+from rebalancer.lake._params import sql_literal
 from rebalancer.lake._schema import TableSchema, duckdb_type, get_schema, load_schemas
 from rebalancer.lake._sql import athena_to_duckdb, view_to_duckdb
 from rebalancer.lake._views import view_definitions
@@ -37,31 +38,52 @@ _MISSING_TABLE = re.compile(r"Table with name (\S+) does not exist", re.IGNORECA
 _MISSING_FUNCTION = re.compile(
     r"(?:Scalar|Aggregate|Table) Function with name (\S+) does not exist"
 )
+# DuckDB expands these in every path it reads: a lake at ``lake[1]`` would read ``lake1``.
+_GLOB_CHARS = "*?[]{}"
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-class LocalLake:
+class LocalLake(LakeBase):
     """A lake in a local directory: ``<root>/<table>/dt=YYYY-MM-DD/<name>.parquet``.
 
     Writes are atomic (temp file + rename) and idempotent (same key, same object). Queries are
-    Athena SQL transpiled to DuckDB and run on views named like the Glue tables.
+    Athena SQL transpiled to DuckDB and run on views named like the Glue tables, in a DuckDB
+    that may read only the lake directory (external access off, configuration locked), so a
+    query cannot reach the host's files, as on Athena.
 
     Parameters
     ----------
     root
-        Directory of the lake; created on first write.
+        Directory of the lake; created on first write. A path holding a glob character
+        (``*?[]{}``) or naming a file is refused.
     compression
         Parquet codec (zstd by default).
+    query_timeout_seconds
+        A query running longer is interrupted (:class:`QueryError`); ``None``: no limit.
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, compression: str = "zstd") -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        compression: str = "zstd",
+        query_timeout_seconds: float | None = DEFAULT_QUERY_TIMEOUT_SECONDS,
+    ) -> None:
         self._root = Path(root).expanduser().resolve()
+        glob_chars = sorted({ch for ch in str(self._root) if ch in _GLOB_CHARS})
+        if glob_chars:
+            raise ConfigError(
+                f"lake path {self._root} contains {''.join(glob_chars)!r}: DuckDB reads those "
+                "as a glob pattern (it would read other directories); rename or move the lake"
+            )
+        if self._root.exists() and not self._root.is_dir():
+            raise ConfigError(f"lake path {self._root} is a file, not a directory")
+        if query_timeout_seconds is not None and not query_timeout_seconds > 0:
+            raise ConfigError(f"query timeout must be positive, got {query_timeout_seconds}")
+        self._timeout = query_timeout_seconds
         self._compression = compression
         self._lock = threading.Lock()
         self._con: duckdb.DuckDBPyConnection | None = None
+        self.blobs = LocalBlobs(self._root)
         # Table view SQL last created on ``_con``, and whether the analyst views exist there.
         # DuckDB expands a view's glob at every query, so a view only needs re-creating when
         # its SQL changes (a first object, a compaction's superseded list).
@@ -88,26 +110,17 @@ class LocalLake:
         return base / f"{validate_object_name(name)}.parquet"
 
     # ------------------------------------------------------------------ write
-    def write(self, table: str, df: pd.DataFrame, *, name: str = DEFAULT_OBJECT_NAME) -> list[str]:
-        """Validate, then write one object per ``dt`` atomically; returns the paths written."""
-        schema = get_schema(table)
-        validate_object_name(name)
-        validated = schema.validate(df)
-        written: list[str] = []
-        for dt, rows in split_by_partition(schema, validated):
-            path = self.object_path(table, name, dt)
-            self._write_atomic(rows, path)
-            written.append(str(path))
-        return written
+    def _put(self, schema: TableSchema, rows: pa.Table, *, name: str, dt: str | None) -> str:
+        path = self.object_path(schema.name, name, dt)
+        self._write_atomic(rows, path)
+        return str(path)
 
     def write_arrow(self, table: str, rows: pa.Table, *, name: str, dt: str | None) -> str:
         """Write an already-validated Arrow table at one key (used by compaction)."""
         schema = get_schema(table)
         if rows.schema != schema.arrow_schema():
             rows = rows.cast(schema.arrow_schema())
-        path = self.object_path(table, name, dt)
-        self._write_atomic(rows, path)
-        return str(path)
+        return self._put(schema, rows, name=name, dt=dt)
 
     def _write_atomic(self, rows: pa.Table, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,21 +134,15 @@ class LocalLake:
             raise
 
     # ------------------------------------------------------------------ read
-    def list_objects(
-        self, table: str, *, dt: str | None = None, include_superseded: bool = False
-    ) -> list[str]:
-        """Committed Parquet files of a table (temp files and superseded slots excluded)."""
-        base = self._table_dir(table)
+    def _list_keys(self, schema: TableSchema, dt: str | None) -> list[str]:
+        """Committed Parquet files (temp files, dot-named, excluded)."""
+        base = self._root / schema.name
         pattern = (
             f"dt={dt}/*.parquet"
             if dt
-            else ("dt=*/*.parquet" if get_schema(table).partitioned else "*.parquet")
+            else ("dt=*/*.parquet" if schema.partitioned else "*.parquet")
         )
-        keys = sorted(str(p) for p in base.glob(pattern) if not p.name.startswith("."))
-        if include_superseded:
-            return keys
-        hidden = superseded_objects(keys)
-        return [k for k in keys if k not in hidden] if hidden else keys
+        return [str(p) for p in base.glob(pattern) if not p.name.startswith(".")]
 
     def read_objects(self, table: str, keys: list[str]) -> pd.DataFrame:
         """Read exactly these files (data columns, schema types)."""
@@ -155,21 +162,9 @@ class LocalLake:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
 
-    def read(
-        self,
-        table: str,
-        *,
-        start: str | None = None,
-        end: str | None = None,
-        columns: list[str] | None = None,
+    def _read_keys(
+        self, schema: TableSchema, files: list[str], columns: list[str] | None
     ) -> pd.DataFrame:
-        """Read a table into pandas, reading only partitions in ``[start, end]``."""
-        schema = get_schema(table)
-        files = self.list_objects(table)
-        if schema.partitioned and (start or end):
-            files = keys_in_range(files, start, end)
-        if not files:
-            return empty_frame(schema, columns)
         wanted = [
             c
             for c in (columns or [*schema.column_names, "dt"])
@@ -184,7 +179,7 @@ class LocalLake:
             files,
             format="parquet",
             partitioning=partitioning,
-            partition_base_dir=str(self._table_dir(table)),
+            partition_base_dir=str(self._root / schema.name),
         )
         frame = dataset.to_table(columns=wanted).to_pandas()
         return frame
@@ -196,33 +191,62 @@ class LocalLake:
 
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone = 'UTC'")
+            con.execute("SET integer_division = true")  # 7/2 is 3, -7/2 is -3: Trino's rule
+            # Read the lake and nothing else (DuckDB adds its temp directory itself), then
+            # lock the configuration so no query can undo it. Views are DDL, not settings:
+            # they are still (re)created after the lock.
+            con.execute(f"SET allowed_directories = [{sql_literal(str(self._root) + os.sep)}]")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET autoinstall_known_extensions = false")
+            con.execute("SET lock_configuration = true")
             self._con = con
         return self._con
 
-    def _table_view_sql(self, schema: TableSchema) -> str:
+    def _table_view_sql(self, schema: TableSchema, keys: list[str] | None = None) -> str:
+        """A table's view: a glob over its files, or ``keys`` in that order if given."""
         base = self._root / schema.name
         every = self.list_objects(schema.name, include_superseded=True)
+        if not every:
+            return _no_rows_sql(schema, "false")
         hidden = superseded_objects(every)
-        if every:
-            glob = str(base / ("dt=*/*.parquet" if schema.partitioned else "*.parquet"))
-            source = _sql_string(glob)
-            if hidden:  # slots superseded by a compacted object: list the visible files
-                source = "[" + ", ".join(_sql_string(k) for k in every if k not in hidden) + "]"
-            options = (
-                ", hive_partitioning = true, hive_types = {'dt': VARCHAR}"
-                if schema.partitioned
-                else ", hive_partitioning = false"
-            )
-            return f"SELECT * FROM read_parquet({source}{options})"
-        cols = [f"CAST(NULL AS {duckdb_type(c.type)}) AS {_ident(c.name)}" for c in schema.columns]
-        cols += [f"CAST(NULL AS VARCHAR) AS {_ident(p.name)}" for p in schema.partition_keys]
-        return f"SELECT {', '.join(cols)} WHERE false"
+        if keys is None and not every[0].startswith(f"{base}{os.sep}"):  # a published book
+            keys = every
+        source = sql_literal(str(base / ("dt=*/*.parquet" if schema.partitioned else "*.parquet")))
+        if keys is not None or hidden:  # slots superseded by a compacted object: list the rest
+            listed = keys if keys is not None else [k for k in every if k not in hidden]
+            source = "[" + ", ".join(sql_literal(k) for k in listed) + "]"
+        options = (
+            ", hive_partitioning = true, hive_types = {'dt': VARCHAR}"
+            if schema.partitioned
+            else ", hive_partitioning = false"
+        )
+        return f"SELECT * FROM read_parquet({source}{options})"
+
+    def _unreadable_view_sql(self, schema: TableSchema, error: Exception) -> str:
+        """The view of a table whose objects DuckDB cannot bind.
+
+        DuckDB takes a view's columns from its first object, so one corrupt object there
+        would fail every query, on every table. Instead the view lists a readable object
+        first: queries that touch the corrupt one fail naming it (as for any later object),
+        the rest run. With no readable object, queries on this table alone fail, naming it.
+        """
+        keys = self.list_objects(schema.name)
+        readable = next((k for k in keys if _parquet_readable(k)), None)
+        if readable is not None:
+            return self._table_view_sql(schema, [readable, *(k for k in keys if k != readable)])
+        bad = next(iter(keys), "?")
+        message = f"table {schema.name}: cannot read object {bad}: {_first_line(error)}"
+        return _no_rows_sql(schema, f"error({sql_literal(message)}) IS NULL")
 
     def _refresh_views(self, con: duckdb.DuckDBPyConnection, *, force: bool = False) -> list[str]:
         for schema in load_schemas().values():
             sql = self._table_view_sql(schema)
             if force or self._view_sql.get(schema.name) != sql:
-                con.execute(f"CREATE OR REPLACE VIEW {_ident(schema.name)} AS {sql}")
+                try:
+                    con.execute(f"CREATE OR REPLACE VIEW {_ident(schema.name)} AS {sql}")
+                except _duckdb().Error as exc:  # a corrupt first object
+                    fallback = self._unreadable_view_sql(schema, exc)
+                    con.execute(f"CREATE OR REPLACE VIEW {_ident(schema.name)} AS {fallback}")
                 self._view_sql[schema.name] = sql
         if self._analyst_views is not None and not force:
             return self._analyst_views
@@ -252,20 +276,31 @@ class LocalLake:
         with self._lock:
             return self._refresh_views(self._connection(), force=True)
 
-    def query(self, sql: str) -> pd.DataFrame:
-        """Run Athena SQL on DuckDB over this lake's files."""
-        duck_sql = athena_to_duckdb(sql)
-        return self.query_duckdb(duck_sql)
+    def _query(self, sql: str) -> pd.DataFrame:
+        """Run bound Athena SQL on DuckDB over this lake's files."""
+        return self.query_duckdb(athena_to_duckdb(sql))
 
     def query_duckdb(self, duck_sql: str) -> pd.DataFrame:
-        """Run DuckDB SQL (already transpiled) on the lake's views."""
-        with self._lock:
+        """Run DuckDB SQL (already transpiled and checked) on the lake's views.
+
+        A query running past the timeout is interrupted from a timer thread.
+        """
+        with self._lock, book_snapshot(self.blobs):  # one book version for every view
             con = self._connection()
             self._refresh_views(con)
+            guard = _Deadline(con, self._timeout)
             try:
                 return con.execute(duck_sql).df()
+            except _duckdb().InterruptException:
+                if guard.fired:
+                    raise QueryError(
+                        f"query exceeded {self._timeout:g} s (REBALANCER_QUERY_TIMEOUT_SECONDS)"
+                    ) from None
+                raise
             except _duckdb().Error as exc:
                 raise QueryError(_describe_duckdb_error(exc)) from None
+            finally:
+                guard.cancel()
 
     def explain(self, sql: str, *, analyze: bool = False) -> str:
         """DuckDB's plan for an Athena query (for pruning checks and tuning)."""
@@ -280,6 +315,52 @@ class LocalLake:
                 self._con.close()
                 self._con = None
                 self._view_sql, self._analyst_views = {}, None
+
+
+class _Deadline:
+    """Interrupts a DuckDB connection's running query after ``seconds`` (``None``: never).
+
+    ``cancel`` runs when the query ends; the flag and the lock make sure a timer that fires
+    just as the query finishes never interrupts the next one.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, seconds: float | None) -> None:
+        self.fired = False
+        self._con = con
+        self._done = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._fire) if seconds is not None else None
+        if self._timer is not None:
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if not self._done:
+                self.fired = True
+                self._con.interrupt()
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._done = True
+        if self._timer is not None:
+            self._timer.cancel()
+
+
+def _parquet_readable(key: str) -> bool:
+    try:
+        pq.read_schema(key)
+    except Exception:  # any failure means DuckDB cannot bind it either
+        return False
+    return True
+
+
+def _no_rows_sql(schema: TableSchema, where: str) -> str:
+    """A view body with the table's columns and types and no rows (``where`` is false or
+    raises)."""
+    cols = [f"CAST(NULL AS {duckdb_type(c.type)}) AS {_ident(c.name)}" for c in schema.columns]
+    cols += [f"CAST(NULL AS VARCHAR) AS {_ident(p.name)}" for p in schema.partition_keys]
+    return f"SELECT {', '.join(cols)} WHERE {where}"
 
 
 def _duckdb() -> ModuleType:

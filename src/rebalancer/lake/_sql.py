@@ -6,7 +6,13 @@ a test in ``tests/lake/test_athena_sql.py``:
 - ``date_diff(unit, a, b)`` counts *complete* units in Athena (Trino); DuckDB's ``date_diff``
   counts boundaries crossed, its ``date_sub`` counts complete units, so we map to ``date_sub``.
 - ``format_datetime(ts, 'yyyy-MM-dd')`` takes a Joda pattern; DuckDB has ``strftime``.
+- Integer division truncates in Trino (``7/2`` is 3, ``-7/2`` is -3): the local connection
+  runs with DuckDB's ``integer_division`` setting, which does the same (see ``_local.py``).
 - Known gap: ``date_add('day', n, <date>)`` returns a timestamp on DuckDB (a date on Athena).
+
+The same parse is the read-only guard on both backends: one SELECT, no ``SELECT ... INTO``,
+and no table functions (``read_text``, ``read_csv``, ``read_parquet``, ``glob``, ``range``,
+...): Athena has none of DuckDB's, and a query must read the lake's tables and views only.
 """
 
 from __future__ import annotations
@@ -20,6 +26,17 @@ from sqlglot.errors import ParseError, SqlglotError
 from rebalancer.errors import QueryError
 
 _READ_ONLY = (exp.Select, exp.Union, exp.Intersect, exp.Except)
+
+# DuckDB functions that reach outside the lake (files, settings, the catalog): refused even
+# where DuckDB would read them as a scalar call. The DuckDB sandbox (``_local.py``) is the
+# second line of defence; this check gives the one-line reason.
+_OUTSIDE_PREFIXES = ("read_", "parquet_", "duckdb_", "pragma_", "sniff_", "iceberg_", "delta_")
+_FILE_READERS = tuple(
+    getattr(exp, name) for name in ("ReadCSV", "ReadParquet", "ReadJSON") if hasattr(exp, name)
+)
+_OUTSIDE_NAMES = frozenset(
+    {"glob", "query", "query_table", "current_setting", "getenv", "getvariable", "which_secret"}
+)
 
 # Joda-time pattern letters (Athena's format_datetime) -> strftime directives (DuckDB).
 _JODA: dict[str, str] = {
@@ -115,7 +132,34 @@ def parse_athena(sql: str) -> exp.Expression:
     if not isinstance(statement, _READ_ONLY):
         kind = statement.key.upper()
         raise QueryError(f"only SELECT queries are allowed here, got {kind}")
+    _check_reads_lake_only(statement)
     return statement
+
+
+def _function_name(node: exp.Expr) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    return node.sql(dialect="athena").split("(", 1)[0].strip().lower() or node.key
+
+
+def _check_reads_lake_only(statement: exp.Expression) -> None:
+    """Refuse what makes a SELECT write or read beyond the lake's tables and views."""
+    for node in statement.walk():
+        if isinstance(node, exp.Into):
+            raise QueryError("SELECT ... INTO creates a table: only plain SELECT queries run here")
+        if isinstance(node, exp.Placeholder):
+            raise QueryError(f"placeholder {node.sql(dialect='athena')} needs params=")
+        if isinstance(node, exp.Table | exp.Lateral) and isinstance(node.this, exp.Func):
+            name = _function_name(node.this)
+            raise QueryError(
+                f"table function {name} is not available: queries read the lake's tables and views"
+            )
+        if isinstance(node, exp.Table) and any(ch in node.name for ch in "/\\."):
+            raise QueryError(f"unknown table {node.name}")
+        if isinstance(node, (exp.Anonymous, *_FILE_READERS)):
+            name = _function_name(node)
+            if name in _OUTSIDE_NAMES or name.startswith(_OUTSIDE_PREFIXES):
+                raise QueryError(f"function {name} is not available: it reads outside the lake")
 
 
 def athena_to_duckdb(sql: str) -> str:
