@@ -6,8 +6,9 @@ installed for CPython 3.12 on x86_64 Linux under ``python/`` as Lambda expects.
 
 How it is built, and why:
 
-1. **Pins.** ``uv export`` turns ``uv.lock`` into constraints, so the layer gets the versions
-   the test suite ran with; ``uv pip compile`` resolves ``requirements.txt`` under them for
+1. **Pins.** ``uv export`` turns ``uv.lock`` (core + the Lambdas' extras,
+   :data:`LAMBDA_EXTRAS`) into constraints, so the layer gets the versions the test suite ran
+   with; ``uv pip compile`` resolves ``requirements.txt`` under them for
    ``--python-version 3.12 --python-platform x86_64-manylinux_2_34``. Lambda's python3.12
    runtime is Amazon Linux 2023 (glibc 2.34): ``manylinux_2_34`` accepts every
    ``manylinux2014`` (glibc 2.17) wheel plus newer ones that ship only ``manylinux_2_28``.
@@ -67,6 +68,12 @@ first, not at deploy time."""
 
 FUNCTION_CODE_BUDGET_BYTES = 1 * MB
 """Budget for a function's own zip (the rebalancer package and its resources), unzipped."""
+
+LAMBDA_EXTRAS = ("aws", "api", "yfinance")
+"""The project's extras the Lambdas use (``pyproject.toml``): ``requirements.txt`` draws its
+names from the core dependencies and these, and ``uv export`` pins them from ``uv.lock``. Without
+the extras the export would pin only the core, and boto3, FastAPI, Mangum, Powertools and
+yfinance would float to whatever PyPI has on the day of the build."""
 
 PROVIDED_BY_MANAGED_LAYER = frozenset(
     {
@@ -172,25 +179,28 @@ def _run(cmd: list[str], env: dict[str, str] | None = None) -> str:
     return result.stdout
 
 
+def export_command(uv: str) -> list[str]:
+    """``uv export`` of the locked versions of core + :data:`LAMBDA_EXTRAS`, as constraints."""
+    extras = [arg for extra in LAMBDA_EXTRAS for arg in ("--extra", extra)]
+    return [
+        uv,
+        "export",
+        "--frozen",
+        "--no-hashes",
+        "--no-emit-project",
+        "--no-header",
+        "--format",
+        "requirements-txt",
+        *extras,
+        "--project",
+        str(REPO_ROOT),
+    ]
+
+
 def resolve(uv: str, requirements: Path, work: Path) -> dict[str, str]:
     """Pin ``requirements`` for Lambda's platform under the constraints of ``uv.lock``."""
     constraints = work / "constraints.txt"
-    constraints.write_text(
-        _run(
-            [
-                uv,
-                "export",
-                "--frozen",
-                "--no-hashes",
-                "--no-emit-project",
-                "--no-header",
-                "--format",
-                "requirements-txt",
-                "--project",
-                str(REPO_ROOT),
-            ]
-        )
-    )
+    constraints.write_text(_run(export_command(uv)))
     locked = work / "requirements.lock.txt"
     _run(
         [

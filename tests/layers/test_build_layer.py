@@ -7,11 +7,21 @@ the functions that decide what goes in and whether it fits are tested here.
 from __future__ import annotations
 
 import re
+import subprocess
 import tomllib
 from pathlib import Path
 
 import build_layer
 import pytest
+
+from tests.dependencies import (
+    absent_imports,
+    closure,
+    find_uv,
+    project_closure,
+    project_extras,
+    run_without,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MB = build_layer.MB
@@ -38,17 +48,57 @@ def test_select_pins_drops_what_the_managed_layer_provides() -> None:
     assert build_layer.select_pins(pins) == {"peewee": "4", "yfinance": "1.7"}
 
 
-def test_layer_requirements_are_project_dependencies_not_in_the_managed_layer() -> None:
+def _layer_requirements() -> set[str]:
     lines = (REPO_ROOT / "layers" / "requirements.txt").read_text().splitlines()
-    wanted = {build_layer.normalize(line) for line in lines if line and not line.startswith("#")}
+    return {build_layer.normalize(line) for line in lines if line and not line.startswith("#")}
+
+
+def test_layer_requirements_are_project_dependencies_not_in_the_managed_layer() -> None:
+    wanted = _layer_requirements()
     project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
-    declared = {
-        build_layer.normalize(re.split(r"[<>=!~\[ ;]", d)[0]) for d in project["dependencies"]
-    }
+    lambda_deps = list(project["dependencies"])
+    for extra in build_layer.LAMBDA_EXTRAS:
+        lambda_deps += project["optional-dependencies"][extra]
+    declared = {build_layer.normalize(re.split(r"[<>=!~\[ ;]", d)[0]) for d in lambda_deps}
     assert wanted <= declared, wanted - declared  # versions then come from uv.lock
-    assert "yfinance" in wanted
+    assert {"yfinance", "fastapi", "mangum", "aws-lambda-powertools"} <= wanted
     assert not wanted & build_layer.PROVIDED_BY_MANAGED_LAYER
     assert "duckdb" not in wanted  # 65 MB: would break the 250 MB budget
+    assert not wanted & {"skfolio", "typer", "rich", "uvicorn", "xgboost-cpu", "streamlit"}
+
+
+def test_the_layer_constraints_pin_every_layer_requirement() -> None:
+    """``uv export`` (as the build runs it) pins each requirement, so none floats at build time."""
+    uv = find_uv()
+    if uv is None:
+        pytest.skip("uv is not installed (make setup installs it)")
+    exported = subprocess.run(
+        build_layer.export_command(uv), capture_output=True, text=True, check=False, timeout=120
+    )
+    assert exported.returncode == 0, exported.stderr
+    pinned = build_layer.parse_pins(exported.stdout)
+    assert _layer_requirements() <= set(pinned), _layer_requirements() - set(pinned)
+    assert {"boto3", "awswrangler"} <= set(pinned)  # constraints for the managed layer's too
+    assert "streamlit" not in pinned and "xgboost-cpu" not in pinned  # no unrelated extras
+
+
+def test_the_handlers_import_with_only_the_layers(tmp_path: Path) -> None:
+    """Everything the core pulls in beyond the two layers (DuckDB, skfolio, typer, rich...) is
+    made unimportable; the three handlers still import (the API app is built at import)."""
+    in_layers = closure(
+        (name, ()) for name in _layer_requirements() | build_layer.PROVIDED_BY_MANAGED_LAYER
+    )
+    absent = absent_imports(in_layers, project_closure(project_extras()))
+    assert {"duckdb", "skfolio", "scipy", "typer", "rich", "uvicorn", "xgboost"} <= absent
+    assert not {"yfinance", "fastapi", "mangum", "boto3", "awswrangler"} & absent
+    code = (
+        "import importlib\n"
+        "for name in ('compact', 'fetch_market_data', 'rebalance_portfolio'):\n"
+        "    importlib.import_module(f'lambdas.{name}')\n"
+    )
+    env = {"REBALANCER_LAKE": str(tmp_path / "lake"), "PYTHONPATH": str(REPO_ROOT / "src")}
+    result = run_without(absent, code, cwd=tmp_path, env=env)
+    assert result.returncode == 0, result.stderr
 
 
 def test_size_limits() -> None:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from rebalancer._optional import require
 from rebalancer.errors import MarketDataError
 from rebalancer.market._provider import (
     BAR_COLUMNS,
@@ -222,9 +223,7 @@ class YFinanceProvider:
 
     def _download_fn(self) -> Download:
         if self._download is None:
-            import yfinance
-
-            self._download = yfinance.download
+            self._download = require("yfinance").download
         return self._download
 
     def _call(
