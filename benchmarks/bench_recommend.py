@@ -69,8 +69,9 @@ RUN_CHILD = (
 import pandas as pd
 from rebalancer.engine import Policy, recommend_book, tune_allocator
 from rebalancer.lake import LocalLake
-from rebalancer.recommend import (load_book, load_prices, parse_as_of, recommendation_rows,
-                                  run_id_for, run_recommendations)
+from rebalancer.book import BookTables
+from rebalancer.usecases import (load_prices, parse_as_of, recommendation_rows, run_id_for,
+                                 run_recommendations)
 
 tune_allocator()  # as `rebalancer recommend` does
 root, as_of = sys.argv[1], sys.argv[2]
@@ -83,22 +84,19 @@ peak = peak_mib()
 s = result.summary()
 # The same run, step by step (second pass: warm file cache, same work).
 when = parse_as_of(as_of)
-t = time.perf_counter(); tables = load_book(lake); read_s = time.perf_counter() - t
+t = time.perf_counter(); book = BookTables.from_lake(lake); read_s = time.perf_counter() - t
 t = time.perf_counter(); prices = load_prices(lake, when); prices_s = time.perf_counter() - t
 t = time.perf_counter()
-rec = recommend_book(tables["accounts"], tables["model_portfolios"], tables["holdings"], prices,
-                     as_of=when, securities=tables["securities"], tax_lots=tables["tax_lots"],
-                     restrictions=tables["restrictions"], transactions=tables["transactions"],
-                     policy=policy)
+rec = recommend_book(book, prices, policy, as_of=when)
 engine_s = time.perf_counter() - t
 t = time.perf_counter()
 run_id = run_id_for(rec, prices, when, policy, "all", None)
 rows = recommendation_rows(rec, run_id, when, policy, None)
 lake.write("recommendations", rows, name="run-bench-steps")
 write_s = time.perf_counter() - t
-positions = len(tables["holdings"])
+positions = len(book.holdings)
 print(json.dumps({"total_s": total, "peak_rss_mib": peak, **s, "positions": positions,
-                  "lots": len(tables["tax_lots"]), "steps_s": {"read_book": read_s,
+                  "lots": len(book.tax_lots), "steps_s": {"read_book": read_s,
                   "prices": prices_s, "validate_and_rebalance": engine_s,
                   "run_id_and_write": write_s}}))
 """
@@ -112,16 +110,17 @@ import numpy as np, pandas as pd
 from pypfopt.discrete_allocation import DiscreteAllocation
 from rebalancer.engine import Policy, book_chunks, build_book, rebalance, tune_allocator
 from rebalancer.lake import LocalLake
-from rebalancer.recommend import load_book, load_prices, parse_as_of
+from rebalancer.book import BookTables
+from rebalancer.usecases import load_prices, parse_as_of
 
 tune_allocator()  # as `rebalancer recommend` does; the same process runs the peer
 root, as_of, sample = sys.argv[1], sys.argv[2], int(sys.argv[3])
 lake = LocalLake(root)
 when = parse_as_of(as_of)
-tables = load_book(lake)
+tables = BookTables.from_lake(lake)
 prices = load_prices(lake, when)
-book = build_book(tables["accounts"], tables["model_portfolios"], tables["holdings"], prices,
-                  as_of=when, securities=tables["securities"], tax_lots=tables["tax_lots"]).arrays
+book = build_book(tables.accounts, tables.model_portfolios, tables.holdings, prices,
+                  as_of=when, securities=tables.securities, tax_lots=tables.tax_lots).arrays
 # All cash, whole units everywhere, no restrictions: the allocation problem DiscreteAllocation solves.
 value = (np.where(book.valid, book.quantity * book.price, 0.0).sum(axis=1) + book.cash + book.cash_flow)
 n, k = book.shape

@@ -159,7 +159,7 @@ def run_demo(
     console.print(lake.query(BOOK_QUERY).to_string(index=False))
 
     console.rule("8. recommend trades for every account")
-    from rebalancer.recommend import run_recommendations
+    from rebalancer.usecases import run_recommendations
 
     run = run_recommendations(lake)
     totals = run.summary()

@@ -22,6 +22,13 @@ class ConfigError(RebalancerError):
     title = "Invalid configuration"
 
 
+class OutOfRangeError(ConfigError):
+    """A well-formed value outside what the platform supports (a year-1 as-of, say): a 422."""
+
+    http_status = 422
+    title = "Value out of range"
+
+
 class SchemaValidationError(RebalancerError):
     """A DataFrame does not match its table schema; nothing was written."""
 
@@ -71,3 +78,11 @@ class NotFoundError(RebalancerError):
     exit_code = 7
     http_status = 404
     title = "Not found"
+
+
+class ConflictError(RebalancerError):
+    """Another run holds what this one needs (e.g. a book being published); retry later."""
+
+    exit_code = 8
+    http_status = 409
+    title = "Conflict"

@@ -11,7 +11,7 @@ import pytest
 from rebalancer.api import create_app
 from rebalancer.config import Settings
 from rebalancer.lake import LocalLake
-from rebalancer.recommend import run_recommendations
+from rebalancer.usecases import run_recommendations
 from tests.api.conftest import running
 from tests.engine.books import SECURITIES, account, holdings, lots, model
 
@@ -132,6 +132,9 @@ def test_missing_or_wrong_key_is_401(api: str, key: str | None) -> None:
         ("/v1/accounts/" + "A" * 65 + "/recommendation", {}, 422, "account_id"),
         ("/v1/accounts/A1/recommendation", {"as_of": "not-a-time"}, 422, "as_of"),
         ("/v1/accounts/A1/recommendation", {"as_of": "1990-01-01"}, 422, "no prices"),
+        # Issue 10.9: year 1 was a 500 (pandas' nanosecond range); now a 422 naming the range.
+        ("/v1/accounts/A1/recommendation", {"as_of": "0001-01-01T00:00:00"}, 422, "1900-01-01"),
+        ("/v1/accounts/A1/recommendation", {"as_of": "9999-12-31T23:59:59Z"}, 422, "as_of"),
     ],
 )
 def test_bad_requests_are_4xx_problem_json(

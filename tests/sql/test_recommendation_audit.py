@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from rebalancer.lake import LocalLake
-from rebalancer.recommend import run_recommendations
+from rebalancer.usecases import run_recommendations
 from tests.engine.books import account, holdings, model
 
 AUDIT = (

@@ -1,16 +1,153 @@
-"""``recommend``: trades for one account or the whole book, written to recommendations."""
+"""``recommend``: trades for one account or the whole book, written to recommendations.
+
+The policy flags are generated from :class:`rebalancer.engine.Policy`'s fields (name, type, bounds
+and help text), so a new knob is a new flag without editing this module. A flag that is not given
+keeps the policy default (or the ``--policy-file`` value); a bad value is one line naming the flag.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+import types
+import typing
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+from rich.markup import escape
 
 from rebalancer.cli._app import app, open_lake
 from rebalancer.cli._output import console, err_console
+from rebalancer.engine import Policy
+from rebalancer.errors import ConfigError
+
+POLICY_PANEL = "Policy (rebalancer.engine.Policy; flags override --policy-file)"
+
+#: Short names kept from before the flags were generated (documented in the README).
+ALIASES: dict[str, tuple[str, ...]] = {"fee_per_trade": ("--fee",)}
+
+#: Spellings that turn an optional knob off (``--max-total-drift none``).
+NONE_WORDS = frozenset({"none", "null", "off"})
 
 
-@app.command()
+class _Clear:
+    """A flag's value meaning "set this optional knob to None" (None itself means not given)."""
+
+    def __repr__(self) -> str:
+        return "none"
+
+
+CLEAR: Any = _Clear()
+
+
+def flag_name(field: str) -> str:
+    """``fee_per_trade`` -> ``--fee-per-trade``."""
+    return "--" + field.replace("_", "-")
+
+
+def _is_optional(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    return origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
+
+
+def _value_parser(name: str, flag: str, optional: bool) -> Callable[[str], Any]:
+    """Validate one flag with the policy's own rules, before any I/O."""
+
+    def parse(raw: str) -> Any:
+        if optional and raw.strip().lower() in NONE_WORDS:
+            return CLEAR
+        try:
+            return getattr(Policy.model_validate({name: raw}), name)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ConfigError(
+                f"{flag}: {first.get('msg', 'invalid value')} (got {raw!r})"
+            ) from None
+
+    return parse
+
+
+def _bounds(field: FieldInfo) -> str:
+    """``0 <= x <= 1`` from the field's constraints ('' when it has none)."""
+    low = high = ""
+    for item in field.metadata:
+        for attr, text in (("ge", "<="), ("gt", "<")):
+            if getattr(item, attr, None) is not None:
+                low = f"{getattr(item, attr)} {text} "
+        for attr, text in (("le", "<="), ("lt", "<")):
+            if getattr(item, attr, None) is not None:
+                high = f" {text} {getattr(item, attr)}"
+    return f" Range: {low}x{high}." if low or high else ""
+
+
+def _help(field: FieldInfo, optional: bool) -> str:
+    default = "none" if field.default is None else str(field.default)
+    extra = " Give none to turn it off." if optional else ""
+    text = f"{field.description or ''}{_bounds(field)}{extra} Policy default: {default}."
+    return escape(text)
+
+
+def policy_parameters() -> list[inspect.Parameter]:
+    """One keyword-only typer option per ``Policy`` field (default None: not given)."""
+    params = []
+    for name, field in Policy.model_fields.items():
+        flag = flag_name(name)
+        annotation: Any = field.annotation
+        optional = _is_optional(annotation)
+        if annotation is bool:
+            option = typer.Option(
+                f"{flag}/--no-{flag[2:]}",
+                help=_help(field, optional),
+                rich_help_panel=POLICY_PANEL,
+                show_default=False,
+            )
+        else:
+            base = typing.get_args(annotation)[0] if optional else annotation
+            metavar = None
+            if optional:
+                kind = "float" if base is float else "integer" if base is int else "value"
+                metavar = f"<{kind}|none>"
+            option = typer.Option(
+                flag,
+                *ALIASES.get(name, ()),
+                parser=_value_parser(name, flag, optional),
+                metavar=metavar,
+                help=_help(field, optional),
+                rich_help_panel=POLICY_PANEL,
+                show_default=False,
+            )
+        params.append(
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=None,
+                annotation=Annotated[annotation | None, option],
+            )
+        )
+    return params
+
+
+def build_policy(policy_file: Path | None, flags: dict[str, Any]) -> Policy:
+    """The policy of a run: the file (or the defaults), with the given flags on top."""
+    base = None
+    if policy_file is not None:
+        if not policy_file.is_file():
+            raise ConfigError(f"--policy-file {policy_file}: no such file")
+        try:
+            base = Policy.from_json(policy_file.read_bytes())
+        except ConfigError as exc:
+            raise ConfigError(f"--policy-file {policy_file}: {exc}") from None
+    given = {k: v for k, v in flags.items() if v is not None and v is not CLEAR}
+    policy = Policy.from_options(base, **given)
+    cleared = [k for k, v in flags.items() if v is CLEAR]
+    if cleared:
+        policy = Policy(**{**policy.model_dump(), **dict.fromkeys(cleared)})
+    return policy
+
+
 def recommend(
     all_accounts: Annotated[bool, typer.Option("--all", help="Every account of the book.")] = False,
     account: Annotated[str | None, typer.Option("--account", help="One account id.")] = None,
@@ -18,39 +155,26 @@ def recommend(
         str | None,
         typer.Option("--as-of", help="Price time, UTC (default: the newest bar's close)."),
     ] = None,
-    band: Annotated[str | None, typer.Option(help="absolute | relative | hybrid.")] = None,
-    relative_band: Annotated[float | None, typer.Option(help="Fraction of target.")] = None,
-    absolute_band: Annotated[float | None, typer.Option(help="Band (floor), points.")] = None,
-    max_total_drift: Annotated[float | None, typer.Option(help="Total-drift trigger.")] = None,
-    trigger: Annotated[
-        str | None, typer.Option(help="threshold | calendar | calendar_threshold.")
+    policy_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-file",
+            help="A policy as JSON (Policy.to_json); policy flags override its values.",
+            dir_okay=False,
+        ),
     ] = None,
-    calendar_days: Annotated[int | None, typer.Option(help="Calendar period, days.")] = None,
-    rebalance_to: Annotated[str | None, typer.Option(help="target | band_edge | halfway.")] = None,
-    cash_reserve: Annotated[float | None, typer.Option(help="Cash floor, fraction.")] = None,
-    min_trade_value: Annotated[float | None, typer.Option(help="Smallest trade, USD.")] = None,
-    fee: Annotated[float | None, typer.Option(help="Fee per trade, USD.")] = None,
-    spread_bps: Annotated[float | None, typer.Option(help="Spread cost, bps.")] = None,
-    drift_value_bps: Annotated[float | None, typer.Option(help="Benefit per $ fixed, bps.")] = None,
-    lot_method: Annotated[str | None, typer.Option(help="tax_aware | hifo | fifo.")] = None,
     strict: Annotated[bool, typer.Option(help="Fail if any account is invalid.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do not write.")] = False,
+    **policy_flags: Any,
 ) -> None:
     """Recommend trades and write them to the recommendations table (one object per run)."""
-    from rebalancer.engine import Policy, tune_allocator
-    from rebalancer.errors import ConfigError
+    from rebalancer.engine import tune_allocator
     from rebalancer.recommend import run_recommendations
 
     if all_accounts == (account is not None):
         raise ConfigError("give exactly one of --all or --account ID")
+    policy = build_policy(policy_file, policy_flags)
     tune_allocator()  # the batch's large temporaries reuse heap pages (engine/_allocator.py)
-    policy = Policy.from_options(
-        band=band, relative_band=relative_band, absolute_band=absolute_band,
-        max_total_drift=max_total_drift, trigger=trigger, calendar_days=calendar_days,
-        rebalance_to=rebalance_to, cash_reserve=cash_reserve, min_trade_value=min_trade_value,
-        fee_per_trade=fee, spread_bps=spread_bps, drift_value_bps=drift_value_bps,
-        lot_method=lot_method,
-    )  # fmt: skip
     with err_console.status("recommending..."):
         result = run_recommendations(
             open_lake(), as_of=as_of, account_id=account, policy=policy, write=not dry_run,
@@ -68,3 +192,20 @@ def recommend(
         err_console.print(f"[yellow]skipped {len(rejected):,} invalid account(s):[/]")
         for row in rejected.head(5).itertuples(index=False):
             err_console.print(f"  account {row.account_id}: {row.reason}", highlight=False)
+
+
+def _signature() -> inspect.Signature:
+    """recommend's own options, then the generated policy flags (``--strict``, ``--dry-run``
+    stay last, as before)."""
+    own = [
+        p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+        for p in inspect.signature(recommend, eval_str=True).parameters.values()
+        if p.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    head = [p for p in own if p.name not in ("strict", "dry_run")]
+    tail = [p for p in own if p.name in ("strict", "dry_run")]
+    return inspect.Signature([*head, *policy_parameters(), *tail])
+
+
+recommend.__signature__ = _signature()  # type: ignore[attr-defined]
+app.command()(recommend)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from rebalancer.api.deps import AuthDep, LakeDep
 from rebalancer.engine import ENGINE_VERSION
-from rebalancer.recommend import run_recommendations
+from rebalancer.usecases import run_recommendations
 
 router = APIRouter(prefix="/v1", tags=["recommendations"], dependencies=[AuthDep])
 
@@ -84,7 +84,11 @@ def get_recommendation(
     lake: LakeDep,
     as_of: Annotated[
         datetime | None,
-        Query(description="Price time (UTC); default: the latest close in the lake."),
+        Query(
+            description="Price time, ISO 8601; a time without a zone is UTC. Between "
+            "1900-01-01 and 2200-01-01. Default: the last time every symbol of the account's "
+            "household has a close in the lake."
+        ),
     ] = None,
 ) -> RecommendationResponse:
     """Recommend trades for one account now (nothing is written to the lake)."""

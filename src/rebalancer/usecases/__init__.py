@@ -1,0 +1,50 @@
+"""Use cases: the functions every entry point calls.
+
+The CLI verbs, the API routes, the Lambdas, the dashboard pages and the training entry points
+parse their input, call one function here, and render what it returns. Logic stays in the core
+(:mod:`rebalancer.engine`, :mod:`rebalancer.book`, :mod:`rebalancer.market`,
+:mod:`rebalancer.lake`); a use case wires it to the lake.
+
+=========================  ===========================================================
+use case                   what it does
+=========================  ===========================================================
+``run_recommendations``    recommend trades for the stored book or one account; a run
+``recommend_portfolio``    recommend trades for a posted portfolio (nothing written)
+``load_prices``            the last close per symbol known at a time
+``book_as_of``             the default as-of of a book (every symbol has a close)
+``latest_close_time``      when the newest bar closed
+``list_runs``              one summary row per recommendation run
+=========================  ===========================================================
+"""
+
+from __future__ import annotations
+
+from rebalancer.market._prices import book_as_of, latest_close_time, load_prices
+from rebalancer.usecases._recommend import (
+    RECOMMENDATION_COLUMNS,
+    RunResult,
+    book_symbols,
+    parse_as_of,
+    recommend_portfolio,
+    recommendation_rows,
+    run_id_for,
+    run_recommendations,
+    skip_warnings,
+)
+from rebalancer.usecases._runs import list_runs
+
+__all__ = [
+    "RECOMMENDATION_COLUMNS",
+    "RunResult",
+    "book_as_of",
+    "book_symbols",
+    "latest_close_time",
+    "list_runs",
+    "load_prices",
+    "parse_as_of",
+    "recommend_portfolio",
+    "recommendation_rows",
+    "run_id_for",
+    "run_recommendations",
+    "skip_warnings",
+]
