@@ -145,3 +145,53 @@ def test_bad_requests_are_4xx_problem_json(
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
     assert body["status"] == status and detail in body["detail"]
+
+
+def post(api: str, path: str, body: object, *, key: str | None = KEY) -> httpx.Response:
+    headers = {"X-API-Key": key} if key is not None else {}
+    return httpx.post(f"{api}{path}", headers=headers, json=body, timeout=30)
+
+
+def test_what_if_takes_a_policy_body_and_echoes_it(api: str, book_lake: LocalLake) -> None:
+    path = "/v1/accounts/A1/recommendation"
+    default = post(api, path, {"as_of": AS_OF}).json()
+    assert default == get(api, path, as_of=AS_OF).json()  # an empty policy: the defaults
+    # Buy-only: the drifted taxable account has no cash to deploy, so it sells nothing.
+    wide = post(api, path, {"as_of": AS_OF, "policy": {"band": "absolute", "absolute_band": 0.2}})
+    assert wide.status_code == 200, wide.text
+    assert wide.json()["trades"] == []  # 15 points of drift sit inside a 20-point band
+    assert wide.json()["policy"]["absolute_band"] == 0.2
+    full = post(api, path, {"as_of": AS_OF, "policy": {"rebalance_to": "target"}}).json()
+    assert sum(t["quantity"] for t in full["trades"]) > sum(
+        t["quantity"] for t in default["trades"]
+    )
+    assert book_lake.list_objects("recommendations") == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"policy": {"band": "wide"}}, "body.policy.band"),
+        ({"policy": {"relative_band": 1.5}}, "body.policy.relative_band"),
+        ({"policy": {"spread_bps": "cheap"}}, "body.policy.spread_bps"),
+        ({"policy": {"surprise": 1}}, "body.policy.surprise"),
+        ({"policy": {"max_passes": 0}}, "body.policy.max_passes"),
+        ({"colour": "red"}, "body.colour"),
+        ({"as_of": "0001-01-01T00:00:00"}, "1900-01-01"),
+    ],
+)
+def test_bad_policy_bodies_are_422_naming_the_field(api: str, body: object, field: str) -> None:
+    response = post(api, "/v1/accounts/A1/recommendation", body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert field in response.json()["detail"]
+
+
+def test_the_openapi_body_schema_is_the_policy_model(api: str) -> None:
+    from rebalancer.engine import Policy
+
+    spec = httpx.get(f"{api}/openapi.json", timeout=30).json()
+    schema = spec["components"]["schemas"]["Policy"]
+    assert set(schema["properties"]) == set(Policy.model_fields)
+    assert schema["properties"]["relative_band"]["maximum"] == 1
+    assert schema["additionalProperties"] is False

@@ -31,9 +31,10 @@ class Policy(BaseModel):
     3% total-drift trigger).
 
     Partial modes (``band_edge``, ``halfway``) shrink every sleeve's deviation by the same factor,
-    so trades fund each other. Only taxable accounts use lots. Constructing a ``Policy`` with a
-    bad value raises :class:`~rebalancer.errors.ConfigError` naming the field; validating one
-    from a request body (FastAPI) gives a 422 naming it.
+    so trades fund each other. Only taxable accounts use lots. A bad value is a pydantic
+    ``ValidationError`` when constructed directly (a 422 naming the field in a request body);
+    :meth:`from_options` and :meth:`from_json`, the edges' way in, raise a one-line
+    :class:`~rebalancer.errors.ConfigError` naming it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
@@ -119,12 +120,6 @@ class Policy(BaseModel):
         "(so a second rebalance finds nothing to do).",
     )
 
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise ConfigError(policy_error_message(exc)) from None
-
     def to_json(self) -> str:
         """Canonical JSON (sorted keys): part of the run id, so reruns are reproducible."""
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -138,7 +133,7 @@ class Policy(BaseModel):
             raise ConfigError(f"policy JSON is not valid JSON: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError("policy JSON must be an object of policy fields")
-        return cls(**data)
+        return cls.from_options(**{k: v for k, v in data.items()})
 
     @classmethod
     def from_options(cls, base: Policy | None = None, **options: Any) -> Policy:
@@ -149,7 +144,10 @@ class Policy(BaseModel):
         if unknown:
             raise ConfigError(f"unknown policy option(s): {', '.join(unknown)}")
         merged = {**(base.model_dump() if base is not None else {}), **given}
-        return cls(**merged)
+        try:
+            return cls.model_validate(merged)
+        except ValidationError as exc:
+            raise ConfigError(policy_error_message(exc)) from None
 
 
 def policy_error_message(exc: ValidationError) -> str:
