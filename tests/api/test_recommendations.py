@@ -156,7 +156,7 @@ def test_what_if_takes_a_policy_body_and_echoes_it(api: str, book_lake: LocalLak
     path = "/v1/accounts/A1/recommendation"
     default = post(api, path, {"as_of": AS_OF}).json()
     assert default == get(api, path, as_of=AS_OF).json()  # an empty policy: the defaults
-    # Buy-only: the drifted taxable account has no cash to deploy, so it sells nothing.
+    # A wider band: A1's drift now sits inside it.
     wide = post(api, path, {"as_of": AS_OF, "policy": {"band": "absolute", "absolute_band": 0.2}})
     assert wide.status_code == 200, wide.text
     assert wide.json()["trades"] == []  # 15 points of drift sit inside a 20-point band
