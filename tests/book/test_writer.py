@@ -39,15 +39,18 @@ def test_round_trip_and_query(lake: LocalLake, panel: pd.DataFrame) -> None:
 
 
 def test_smaller_regenerate_leaves_no_stale_parts(lake: LocalLake, panel: pd.DataFrame) -> None:
-    write_book(lake, generate_book(500, seed=2, prices=panel, chunk_size=100))
+    first = write_book(lake, generate_book(500, seed=2, prices=panel, chunk_size=100))
     assert len(lake.list_objects("holdings")) == 5
-    summary = write_book(lake, generate_book(150, seed=2, prices=panel, chunk_size=100))
-    assert summary.removed == 6 * 5 + 2
+    second = write_book(lake, generate_book(150, seed=2, prices=panel, chunk_size=100))
+    assert second.previous == first.version and second.removed == 0  # the previous is kept
     assert [p.rsplit("/", 1)[1] for p in lake.list_objects("holdings")] == [
         "part-00000.parquet",
         "part-00001.parquet",
     ]
     assert len(lake.read("accounts")) == 150
+    third = write_book(lake, generate_book(100, seed=2, prices=panel, chunk_size=100))
+    assert third.removed == 6 * 5 + 2  # the first version, two publishes old, is deleted
+    assert len(lake.read("accounts")) == 100
 
 
 def test_a_failing_generator_deletes_nothing(lake: LocalLake, panel: pd.DataFrame) -> None:

@@ -1,4 +1,10 @@
-"""Write a generated book to the lake: one ``part-NNNNN`` object per chunk and table."""
+"""Write a generated book to the lake as one published version (whole or not at all).
+
+Each chunk becomes one ``part-NNNNN`` object per table under the run's own version; the book
+becomes visible only when the run switches the lake's book manifest
+(:mod:`rebalancer.book._publish`). A killed or failing run leaves the published book intact;
+a second run while one is publishing is refused.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from rebalancer.book._generator import BOOK_TABLES, BookChunk
+from rebalancer.book._publish import BookPublication, unpublish
 from rebalancer.lake import Lake
 
 Progress = Callable[[int, int], None]
@@ -14,7 +21,8 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True)
 class BookSummary:
-    """What :func:`write_book` wrote: rows per table, objects, accounts."""
+    """What :func:`write_book` published: rows per table, objects, accounts, the version (and
+    the one kept before it), and the objects the cleanup rule removed."""
 
     accounts: int
     chunks: int
@@ -22,6 +30,8 @@ class BookSummary:
     rows: dict[str, int] = field(default_factory=dict)
     objects: int = 0
     removed: int = 0
+    version: str | None = None
+    previous: str | None = None
 
 
 def part_name(index: int) -> str:
@@ -30,17 +40,9 @@ def part_name(index: int) -> str:
 
 
 def clear_book(lake: Lake, tables: Iterable[str] = BOOK_TABLES) -> int:
-    """Delete every object of the book tables; returns how many were removed.
-
-    Run before writing so a smaller book does not leave stale parts of a bigger one behind.
-    """
-    removed = 0
-    for table in tables:
-        keys = lake.list_objects(table)
-        if keys:
-            lake.delete_objects(keys)
-            removed += len(keys)
-    return removed
+    """Delete the whole book (every version, the manifest, flat objects of ``tables``) under
+    the book lock; returns how many objects were removed."""
+    return unpublish(lake, tuple(tables))
 
 
 def write_book(
@@ -50,36 +52,41 @@ def write_book(
     total_accounts: int | None = None,
     progress: Progress | None = None,
 ) -> BookSummary:
-    """Clear the book tables, then write each chunk as it is generated (bounded memory).
+    """Write each chunk as it is generated (bounded memory) under a new version, then publish.
 
     ``progress(done_accounts, total_accounts)`` is called after every chunk. Empty tables of
     a chunk (e.g. no restrictions) still get their object, so every table has the same parts.
+    Raises :class:`~rebalancer.errors.ConflictError` if another run is publishing a book.
     """
     iterator = iter(chunks)
-    first = next(iterator, None)  # generate the first chunk before deleting anything
+    first = next(iterator, None)  # generate the first chunk before taking the lock
     if first is None:
         return BookSummary(accounts=0, chunks=0)
-    removed = clear_book(lake)
     as_of = first.as_of
     rows: dict[str, int] = dict.fromkeys(BOOK_TABLES, 0)
     objects = accounts = n_chunks = 0
-    chunk: BookChunk | None = first
-    del first
-    while chunk is not None:
-        for table, frame in chunk.tables.items():
-            objects += len(lake.write(table, frame, name=part_name(chunk.index)))
-            rows[table] += len(frame)
-        accounts += chunk.n_accounts
-        n_chunks += 1
-        if progress:
-            progress(accounts, total_accounts or accounts)
-        chunk = None  # free this chunk before the next one is generated
-        chunk = next(iterator, None)
+    with BookPublication(lake) as publication:
+        chunk: BookChunk | None = first
+        del first
+        while chunk is not None:
+            for table, frame in chunk.tables.items():
+                publication.write(table, frame, part_name(chunk.index))
+                objects += 1
+                rows[table] += len(frame)
+            accounts += chunk.n_accounts
+            n_chunks += 1
+            if progress:
+                progress(accounts, total_accounts or accounts)
+            chunk = None  # free this chunk before the next one is generated
+            chunk = next(iterator, None)
+        published = publication.publish(as_of=as_of.isoformat(), accounts=accounts, chunks=n_chunks)
     return BookSummary(
         accounts=accounts,
         chunks=n_chunks,
         as_of=as_of,
         rows=rows,
         objects=objects,
-        removed=removed,
+        removed=published.removed,
+        version=published.version,
+        previous=published.previous,
     )
