@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from rich.markup import escape
 
@@ -53,19 +53,27 @@ def _is_optional(annotation: Any) -> bool:
     return origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
 
 
-def _value_parser(name: str, flag: str, optional: bool) -> Callable[[str], Any]:
-    """Validate one flag with the policy's own rules, before any I/O."""
+def _value_parser(name: str, flag: str, field: FieldInfo) -> Callable[[str], Any]:
+    """Validate one flag with the field's own type and bounds, before any I/O."""
+    optional = _is_optional(field.annotation)
+    # The field's type with its constraints, under the policy's config (no inf or nan).
+    annotated: Any = (
+        Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    )
+    config = ConfigDict(allow_inf_nan=Policy.model_config.get("allow_inf_nan", True))
+    adapter: TypeAdapter[Any] = TypeAdapter(annotated, config=config)
 
     def parse(raw: str) -> Any:
         if optional and raw.strip().lower() in NONE_WORDS:
             return CLEAR
         try:
-            return getattr(Policy.model_validate({name: raw}), name)
+            value = adapter.validate_python(raw)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ConfigError(
-                f"{flag}: {first.get('msg', 'invalid value')} (got {raw!r})"
-            ) from None
+            why = exc.errors()[0].get("msg", "invalid value")
+            raise ConfigError(f"{flag}: {why} (got {raw!r})") from None
+        if value is None:
+            return CLEAR
+        return value
 
     return parse
 
@@ -113,7 +121,7 @@ def policy_parameters() -> list[inspect.Parameter]:
             option = typer.Option(
                 flag,
                 *ALIASES.get(name, ()),
-                parser=_value_parser(name, flag, optional),
+                parser=_value_parser(name, flag, field),
                 metavar=metavar,
                 help=_help(field, optional),
                 rich_help_panel=POLICY_PANEL,
@@ -169,7 +177,7 @@ def recommend(
 ) -> None:
     """Recommend trades and write them to the recommendations table (one object per run)."""
     from rebalancer.engine import tune_allocator
-    from rebalancer.recommend import run_recommendations
+    from rebalancer.usecases import run_recommendations
 
     if all_accounts == (account is not None):
         raise ConfigError("give exactly one of --all or --account ID")
