@@ -228,3 +228,27 @@ def test_s3_reader_is_consistent_while_legacy_objects_exist(
     assert write_book(s3_lake, _chunks(panel, 70, seed=2)).previous == LEGACY_VERSION
     version, frames, _ = read_book(s3_lake)
     assert version is not None and len(frames["accounts"]) == 70
+
+
+def test_book_tables_from_lake_never_mixes_two_books(
+    lake: LocalLake, panel: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rebalancer.book import BookTables
+
+    write_book(lake, _chunks(panel, 150, seed=1))
+    real_read = lake.read
+    published: list[str | None] = []
+
+    def read_then_publish(table: str, **kwargs: object) -> pd.DataFrame:
+        frame = real_read(table, **kwargs)  # type: ignore[arg-type]
+        if table == "accounts" and not published:  # a publish lands after the first table
+            published.append(write_book(lake, _chunks(panel, 90, seed=2)).version)
+        return frame
+
+    monkeypatch.setattr(lake, "read", read_then_publish)
+    book = BookTables.from_lake(lake)
+    assert published and len(book.accounts) == 90  # re-read whole from the new version
+    assert book.holdings["account_id"].isin(book.accounts["account_id"]).all()
+    assert len(book.holdings) == len(real_read("holdings"))
+    household = BookTables.from_lake(lake, household_of="A00000001")
+    assert household.holdings["account_id"].isin(household.accounts["account_id"]).all()

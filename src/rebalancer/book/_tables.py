@@ -19,6 +19,7 @@ import pandas as pd
 
 from rebalancer.errors import NotFoundError, SchemaValidationError
 from rebalancer.lake import get_schema
+from rebalancer.lake._manifest import read_lake_consistently
 
 if TYPE_CHECKING:
     from rebalancer.lake import Lake
@@ -104,9 +105,13 @@ class BookTables:
         through the same-run wash-sale guard, and the household's recent trades set the
         wash-sale window. Raises :class:`NotFoundError` for an unknown account.
         """
-        if household_of is None:
-            return cls.from_frames(**{name: lake.read(name) for name in cls.TABLES})
-        return _household_from_lake(cls, lake, household_of)
+
+        def read() -> BookTables:  # every table from one published book version
+            if household_of is None:
+                return cls.from_frames(**{name: lake.read(name) for name in cls.TABLES})
+            return _household_from_lake(cls, lake, household_of)
+
+        return read_lake_consistently(lake, read)
 
     # ------------------------------------------------------------------ views
     def frames(self) -> dict[str, pd.DataFrame]:

@@ -443,6 +443,12 @@ def book_snapshot(blobs: BlobStore) -> Iterator[BookManifest | None]:
         _PINNED.reset(token)
 
 
+def read_lake_consistently(lake: object, read: Callable[[], T]) -> T:
+    """:func:`read_consistently` on a lake's objects (a stand-in lake without them: ``read()``)."""
+    blobs = getattr(lake, "blobs", None)
+    return read() if blobs is None else read_consistently(blobs, read)
+
+
 def read_consistently(blobs: BlobStore, read: Callable[[], T], *, attempts: int = 4) -> T:
     """Run ``read`` (several reads of book tables) with one manifest pinned, and retry if a
     publish ran meanwhile.
