@@ -223,6 +223,63 @@ def test_try_cast(loaded: LocalLake) -> None:
     assert got["good"].iloc[0] == 1.5
 
 
+def _trino_div(a: int, b: int) -> int:
+    """Trino's integer division: the quotient truncated toward zero (not floored)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("7/2", _trino_div(7, 2)),
+        ("-7/2", _trino_div(-7, 2)),
+        ("7/(-2)", _trino_div(7, -2)),
+        ("-7/(-2)", _trino_div(-7, -2)),
+        ("1/3", 0),
+        ("CAST(7 AS bigint)/CAST(2 AS bigint)", 3),
+        ("CAST(-9 AS smallint)/4", _trino_div(-9, 4)),
+        ("7/2.0", 3.5),
+        ("7.0/2", 3.5),
+        ("CAST(7 AS double)/2", 3.5),
+        ("-7 % 2", -1),
+    ],
+)
+def test_integer_division_truncates_like_trino(
+    loaded: LocalLake, expr: str, expected: float
+) -> None:
+    got = loaded.query(f"SELECT {expr} AS q")["q"].iloc[0]
+    assert got == expected
+    if isinstance(expected, int):
+        assert float(got).is_integer() and np.issubdtype(np.asarray(got).dtype, np.integer)
+
+
+def test_integer_division_by_zero_fails_like_trino(loaded: LocalLake) -> None:
+    with pytest.raises(QueryError, match=r"[Dd]ivision by zero"):
+        loaded.query("SELECT count(*) / 0 AS q FROM market_prices")
+
+
+def test_analyst_integer_division(loaded: LocalLake, bars: pd.DataFrame) -> None:
+    # Queries an analyst writes: bars per hour, average volume per bar, weeks of data.
+    grouped = bars.groupby("symbol")["volume"]
+    n, total = grouped.count(), grouped.sum()
+    pivot = int(total.median())
+    got = loaded.query(
+        """SELECT symbol, count(*) / 12 AS hours, sum(volume) / count(*) AS volume_per_bar,
+                  (sum(volume) - :pivot) / 7 AS shifted, avg(volume) AS mean_volume
+           FROM market_prices WHERE "interval" = '5m' GROUP BY 1 ORDER BY 1""",
+        params={"pivot": pivot},
+    )
+    assert got["hours"].tolist() == [_trino_div(int(v), 12) for v in n]
+    assert got["volume_per_bar"].tolist() == [
+        _trino_div(int(t), int(c)) for t, c in zip(total, n, strict=True)
+    ]
+    assert got["shifted"].tolist() == [_trino_div(int(t) - pivot, 7) for t in total]
+    assert any(int(t) - pivot < -7 for t in total), "a negative dividend is exercised"
+    assert np.issubdtype(got["hours"].dtype, np.integer)
+    np.testing.assert_allclose(got["mean_volume"], grouped.mean())  # avg stays a double
+
+
 def test_regexp_like(loaded: LocalLake, bars: pd.DataFrame) -> None:
     got = loaded.query(
         """SELECT DISTINCT symbol FROM market_prices WHERE regexp_like(symbol, '-USD$|^A') ORDER BY 1"""

@@ -16,7 +16,14 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from rebalancer.config import Settings
 from rebalancer.errors import ConfigError, QueryError, SchemaValidationError
-from rebalancer.lake import AwsLake, LocalLake, get_lake, get_schema, view_definitions
+from rebalancer.lake import (
+    AwsLake,
+    LocalLake,
+    bind_params,
+    get_lake,
+    get_schema,
+    view_definitions,
+)
 from tests.conftest import sample_frame
 
 REGION = "us-east-1"
@@ -171,8 +178,30 @@ def test_query_goes_to_workgroup_and_database(aws_lake: AwsLake, aws: boto3.Sess
     assert execution["QueryExecutionContext"]["Database"] == "rebalancer_db"
 
 
+def test_params_are_bound_by_the_shared_formatter(aws_lake: AwsLake, aws: boto3.Session) -> None:
+    # The text Athena receives is bind_params' output, the same the local lake transpiles.
+    _queue_result([["x"]], [("account_id", "varchar")])
+    sql = "SELECT account_id FROM accounts WHERE account_id = :id AND cash > :c AND dt IN :days"
+    params = {"id": "O'Brien\\ -- ü 📈 /* */ ;", "c": -0.5, "days": ["2024-03-01", "2024-03-02"]}
+    aws_lake.query(sql, params=params)
+    athena = aws.client("athena")
+    (query_id,) = athena.list_query_executions(WorkGroup="analysts")["QueryExecutionIds"]
+    sent = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Query"]
+    assert sent == bind_params(sql, params)
+    assert sent == (
+        "SELECT account_id FROM accounts WHERE account_id = 'O''Brien\\ -- ü 📈 /* */ ;' "
+        "AND cash > (-0.5E0) AND dt IN ('2024-03-01', '2024-03-02')"
+    )
+
+
 def test_query_rejected_before_athena(aws_lake: AwsLake, aws: boto3.Session) -> None:
-    for sql in ("DROP TABLE market_prices", "SELEC 1", ""):
+    for sql in (
+        "DROP TABLE market_prices",
+        "SELEC 1",
+        "",
+        "SELECT * FROM read_text('/etc/hostname')",
+        "SELECT * INTO t FROM accounts",
+    ):
         with pytest.raises(QueryError):
             aws_lake.query(sql)
     assert (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -9,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from rebalancer.errors import ConfigError, QueryError, SchemaValidationError
-from rebalancer.lake import LocalLake, get_schema, load_schemas
+from rebalancer.lake import LocalLake, get_lake, get_schema, load_schemas
 from tests.conftest import sample_frame
 
 
@@ -204,3 +206,90 @@ def test_one_lake_instance_sees_every_change_between_queries(lake: LocalLake) ->
     assert count() == 12
     lake.delete_objects(lake.list_objects("market_prices", include_superseded=True))
     assert count() == 0
+
+
+@pytest.mark.parametrize("name", ["lake[1]", "lake*", "lake?", "lake{1,2}"])
+def test_lake_path_with_glob_characters_is_refused(tmp_path: Path, name: str) -> None:
+    # DuckDB reads a path as a glob: ``lake[1]/accounts/*.parquet`` matches ``lake1``'s files.
+    sibling = LocalLake(tmp_path / "lake1")
+    sibling.write("accounts", sample_frame("accounts", 5))
+    sibling.close()
+    with pytest.raises(ConfigError, match=r"lake path .*contains") as info:
+        LocalLake(tmp_path / name)
+    assert name in str(info.value) and "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="contains"):
+        get_lake(lake=str(tmp_path / name / "below"))
+
+
+def test_lake_path_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "lake"
+    path.write_text("not a directory")
+    with pytest.raises(ConfigError, match=re.escape(f"lake path {path} is a file")):
+        LocalLake(path)
+    with pytest.raises(ConfigError, match="is a file"):
+        get_lake(lake=str(path))
+
+
+def test_corrupt_first_object_fails_only_its_table_naming_it(lake: LocalLake) -> None:
+    lake.write("holdings", sample_frame("holdings", 4))
+    good = lake.write("accounts", sample_frame("accounts", 3), name="part-00001")
+    (first,) = lake.write("accounts", sample_frame("accounts", 2), name="part-00000")
+    Path(first).write_bytes(b"not parquet at all")  # sorts first: DuckDB binds the view on it
+    assert lake.query("SELECT count(*) AS n FROM holdings")["n"].iloc[0] == 4
+    with pytest.raises(QueryError, match=r"part-00000\.parquet") as info:
+        lake.query("SELECT count(*) FROM accounts")
+    assert "CREATE VIEW" not in str(info.value) and "\n" not in str(info.value)
+    # Only corrupt objects left: still only this table fails, naming an object.
+    Path(good[0]).write_bytes(b"")
+    with pytest.raises(QueryError, match=r"part-0000[01]\.parquet"):
+        lake.query("SELECT * FROM accounts")
+    lake.close()  # a fresh connection binds the view anew: no readable object at all
+    with pytest.raises(QueryError, match=r"table accounts: cannot read object .*part-00000"):
+        lake.query("SELECT * FROM accounts")
+    assert lake.query("SELECT count(*) AS n FROM holdings")["n"].iloc[0] == 4
+    lake.delete_objects(lake.list_objects("accounts"))  # repaired: the table reads again
+    lake.write("accounts", sample_frame("accounts", 2))
+    assert lake.query("SELECT count(*) AS n FROM accounts")["n"].iloc[0] == 2
+
+
+def test_corrupt_first_partition_leaves_other_partitions_queryable(lake: LocalLake) -> None:
+    frame = sample_frame("market_prices", 9)
+    keys = lake.write("market_prices", frame)
+    Path(keys[0]).write_bytes(b"garbage")  # the first partition's only object
+    days = sorted(frame["ts"].dt.strftime("%Y-%m-%d").unique())
+    expected = int((frame["ts"].dt.strftime("%Y-%m-%d") == days[-1]).sum())
+    got = lake.query("SELECT count(*) AS n FROM market_prices WHERE dt = :d", {"d": days[-1]})
+    assert got["n"].iloc[0] == expected
+    with pytest.raises(QueryError, match=Path(keys[0]).name):
+        lake.query("SELECT count(*) FROM market_prices")
+
+
+_SLOW = "SELECT sum(a.close * b.close * c.close * d.close) AS s FROM {t} a, {t} b, {t} c, {t} d"
+
+
+def test_query_timeout_interrupts_and_the_next_query_runs(tmp_path: Path) -> None:
+    slow = LocalLake(tmp_path / "lake", query_timeout_seconds=0.5)
+    try:
+        slow.write("market_prices", sample_frame("market_prices", 2000))
+        started = time.monotonic()
+        with pytest.raises(QueryError, match=r"query exceeded 0\.5 s"):
+            slow.query(_SLOW.format(t="market_prices"))
+        assert time.monotonic() - started < 10
+        assert slow.query("SELECT count(*) AS n FROM market_prices")["n"].iloc[0] == 2000
+        time.sleep(0.7)  # no timer left over from the fast query interrupts a later one
+        assert slow.query("SELECT 1 AS one")["one"].iloc[0] == 1
+    finally:
+        slow.close()
+
+
+def test_query_timeout_comes_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REBALANCER_QUERY_TIMEOUT_SECONDS", "0.25")
+    from rebalancer.config import get_settings
+
+    get_settings.cache_clear()
+    slow = get_lake(lake=str(tmp_path / "lake"))
+    slow.write("market_prices", sample_frame("market_prices", 2000))
+    with pytest.raises(QueryError, match=r"query exceeded 0\.25 s"):
+        slow.query(_SLOW.format(t="market_prices"))
+    with pytest.raises(ConfigError, match="positive"):
+        LocalLake(tmp_path / "lake", query_timeout_seconds=0)

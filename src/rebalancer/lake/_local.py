@@ -235,7 +235,8 @@ class LocalLake(LakeBase):
         if readable is not None:
             return self._table_view_sql(schema, [readable, *(k for k in keys if k != readable)])
         bad = next(iter(keys), "?")
-        message = f"table {schema.name}: cannot read object {bad}: {_first_line(error)}"
+        reason = _first_line(error).split("Error: ", 1)[-1]
+        message = f"table {schema.name}: cannot read object {bad} ({reason})"
         return _no_rows_sql(schema, f"error({sql_literal(message)}) IS NULL")
 
     def _refresh_views(self, con: duckdb.DuckDBPyConnection, *, force: bool = False) -> list[str]:
@@ -247,6 +248,8 @@ class LocalLake(LakeBase):
                 except _duckdb().Error as exc:  # a corrupt first object
                     fallback = self._unreadable_view_sql(schema, exc)
                     con.execute(f"CREATE OR REPLACE VIEW {_ident(schema.name)} AS {fallback}")
+                    self._view_sql.pop(schema.name, None)  # retried until the object is fixed
+                    continue
                 self._view_sql[schema.name] = sql
         if self._analyst_views is not None and not force:
             return self._analyst_views
