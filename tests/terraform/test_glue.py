@@ -72,7 +72,56 @@ def test_columns_and_partition_keys_are_copied_from_each_file(modules: dict[str,
     assert storage["ser_de_info"][0]["serialization_library"] == (
         "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
     )
-    assert storage["input_format"].endswith("MapredParquetInputFormat")
+    assert storage["input_format"] == "${local.storage[each.key].input_format}"
+    assert storage["output_format"] == "${local.storage[each.key].output_format}"
+    assert storage["location"] == "${local.storage[each.key].location}"
+
+
+def _storage_branches(lake: Module) -> tuple[dict[str, str], dict[str, str]]:
+    """The (book, plain) branches of ``local.storage``, with ``name`` left as a placeholder."""
+    storage = clean(lake.locals["storage"])
+    match = re.fullmatch(
+        r"\$\{\{for name in keys\(local\.schemas\) : name => "
+        r"contains\(local\.book_tables, name\) \? \{(.*)\} : \{(.*)\}\}\}",
+        storage,
+    )
+    assert match, storage
+
+    def fields(body: str) -> dict[str, str]:
+        return dict(re.findall(r'(\w+) = "([^"]*)"', body))
+
+    return fields(match[1]), fields(match[2])
+
+
+def test_book_tables_read_the_publishers_symlink_lists(modules: dict[str, Module]) -> None:
+    """Book tables are SymlinkTextInputFormat over Parquet at the lists the publisher writes
+    (``rebalancer.book._publish``); every other table reads its own prefix as Parquet."""
+    from rebalancer.book import BOOK_TABLES
+    from rebalancer.lake._manifest import SYMLINK_NAME, SYMLINK_PREFIX
+
+    lake = modules["data_lake"]
+    assert sorted(clean(lake.locals["book_tables"])) == sorted(BOOK_TABLES)
+    symlink_root = clean(lake.locals["book_symlink_root"])
+    assert symlink_root == "${local.lake_root}/" + SYMLINK_PREFIX
+    book, plain = _storage_branches(lake)
+    assert book["input_format"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+    assert book["output_format"] == "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+    assert plain["input_format"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+    assert plain["output_format"].endswith("MapredParquetOutputFormat")
+    assert book["location"] == "${local.book_symlink_root}/${name}/"
+    assert plain["location"] == "${local.lake_root}/${name}/"
+
+    # Render the book location as Terraform would and compare with where AwsLake's publisher
+    # puts each table's symlink list: the only object under that prefix.
+    rendered_root = "s3://bucket/lake"
+    lake_obj = AwsLake(rendered_root, database="db", workgroup="wg")
+    for table in BOOK_TABLES:
+        location = book["location"].replace("${local.book_symlink_root}", symlink_root)
+        location = location.replace("${local.lake_root}", rendered_root).replace("${name}", table)
+        symlink = lake_obj.blobs.uri(f"{SYMLINK_PREFIX}/{table}/{SYMLINK_NAME}")
+        assert symlink == location + SYMLINK_NAME
+    conditions = [c["condition"] for c in _glue_table(modules)["lifecycle"][0]["precondition"]]
+    assert any("contains(local.book_tables, each.key)" in c for c in conditions)
 
 
 def test_every_schema_file_gives_the_writer_schema(root: Module) -> None:

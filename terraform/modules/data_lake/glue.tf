@@ -1,7 +1,7 @@
 # The Glue catalog is derived from the repo's schemas/*.json: one table per file, columns, types
 # and partition keys read with jsondecode(file(...)), never retyped here. Partitioned tables use
 # partition projection on dt, so writers only put objects at <lake>/<table>/dt=YYYY-MM-DD/ and
-# never call the catalog.
+# never call the catalog. Book tables read a symlink list the publisher rewrites (see below).
 
 locals {
   schema_files = fileset(var.schemas_dir, "*.json")
@@ -12,6 +12,29 @@ locals {
   }
 
   lake_root = "s3://${aws_s3_bucket.lake.bucket}/${var.lake_prefix}"
+
+  # The client book is published whole (rebalancer.book._publish): each run writes its own
+  # version under _book/versions/<version>/, rewrites one symlink list per table under
+  # _book/athena/<table>/ and then switches _book/manifest.json. These tables read the
+  # objects their symlink list names (SymlinkTextInputFormat over Parquet), never a listing
+  # of every version, so Athena sees one book. Same names as rebalancer.book.BOOK_TABLES.
+  book_tables = [
+    "advisors", "clients", "accounts", "model_portfolios", "holdings", "tax_lots",
+    "restrictions", "transactions",
+  ]
+  book_symlink_root = "${local.lake_root}/_book/athena"
+
+  storage = {
+    for name in keys(local.schemas) : name => contains(local.book_tables, name) ? {
+      location      = "${local.book_symlink_root}/${name}/"
+      input_format  = "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+      output_format = "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"
+      } : {
+      location      = "${local.lake_root}/${name}/"
+      input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+      output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+    }
+  }
 
   parquet_table_parameters = {
     EXTERNAL              = "TRUE"
@@ -47,9 +70,9 @@ resource "aws_glue_catalog_table" "table" {
   )
 
   storage_descriptor {
-    location      = "${local.lake_root}/${each.key}/"
-    input_format  = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
-    output_format = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+    location      = local.storage[each.key].location
+    input_format  = local.storage[each.key].input_format
+    output_format = local.storage[each.key].output_format
 
     ser_de_info {
       name                  = each.key
@@ -85,6 +108,11 @@ resource "aws_glue_catalog_table" "table" {
     precondition {
       condition     = alltrue([for key in try(each.value.partition_keys, []) : key.name == "dt"])
       error_message = "Only a dt partition key is supported (partition projection is configured for dt)."
+    }
+
+    precondition {
+      condition     = !contains(local.book_tables, each.key) || length(try(each.value.partition_keys, [])) == 0
+      error_message = "Book tables are published as one unpartitioned version (a symlink list per table)."
     }
   }
 }
