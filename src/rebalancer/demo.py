@@ -147,7 +147,8 @@ def run_demo(
         console.print()
 
     console.rule(f"7. synthetic client book: {options.accounts:,} accounts, seed {options.seed}")
-    from rebalancer.book import DEFAULT_MODELS, generate_book, load_price_panel, write_book
+    from rebalancer.book import DEFAULT_MODELS, generate_book, write_book
+    from rebalancer.market import load_price_panel
 
     prices = load_price_panel(lake, DEFAULT_MODELS.symbols)
     chunks = generate_book(options.accounts, seed=options.seed, prices=prices)

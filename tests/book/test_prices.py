@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from rebalancer.book import load_price_panel, prepare_panel, price_panel_sql
+from rebalancer.book import prepare_panel
 from rebalancer.errors import ConfigError, MarketDataError
 from rebalancer.lake import LocalLake
+from rebalancer.market import load_price_panel, price_panel_sql
 
 
 def _panel(days: int = 600, symbols: tuple[str, ...] = ("AAA", "BBB")) -> pd.DataFrame:
@@ -119,7 +120,7 @@ def test_load_price_panel_takes_the_latest_daily_bar(lake: LocalLake) -> None:
     assert list(panel.columns) == ["AAA", "BBB"]
     assert panel["AAA"].tolist() == [1.0, 20.0, 3.0, 4.0]
     assert panel["BBB"].iloc[:2].tolist() == [7.0, 8.0] and panel["BBB"].iloc[2:].isna().all()
-    with pytest.raises(MarketDataError, match=r"no daily prices for CCC;.*--source synthetic"):
+    with pytest.raises(MarketDataError, match=r"no daily prices for CCC; run `rebalancer backfill` first"):
         load_price_panel(lake, ["AAA", "CCC"])
 
 

@@ -130,8 +130,8 @@ def test_audit_finds_exactly_the_planted_violations(planted: LocalLake) -> None:
 
 
 def test_generated_book_passes_the_audit(lake: LocalLake) -> None:
-    from rebalancer.book import DEFAULT_MODELS, generate_book, load_price_panel, write_book
-    from rebalancer.market import backfill, load_securities, seed_securities
+    from rebalancer.book import DEFAULT_MODELS, generate_book, write_book
+    from rebalancer.market import backfill, load_price_panel, load_securities, seed_securities
 
     seed_securities(lake)
     backfill(lake, source="history", start="2021-06-01", end="2022-12-28")

@@ -1,8 +1,8 @@
 """The client book: advisors, clients, accounts, model portfolios, holdings, tax lots.
 
 ``generate_book`` draws a synthetic, realistic book from a daily price panel (pure, seeded,
-chunked); ``write_book`` writes it to the lake; ``load_price_panel`` builds the panel from the
-lake's ``market_prices``.
+chunked); ``write_book`` writes it to the lake; the panel comes from
+:func:`rebalancer.market.load_price_panel`.
 """
 
 from __future__ import annotations
@@ -25,13 +25,7 @@ from rebalancer.book._models import (
     ModelSet,
     validate_models,
 )
-from rebalancer.book._prices import (
-    MIN_HISTORY_DAYS,
-    PricePanel,
-    load_price_panel,
-    prepare_panel,
-    price_panel_sql,
-)
+from rebalancer.book._prices import MIN_HISTORY_DAYS, PricePanel, prepare_panel
 from rebalancer.book._tables import REQUIRED_COLUMNS, BookTables, empty_table
 from rebalancer.book._writer import BookSummary, clear_book, part_name, write_book
 
@@ -55,11 +49,9 @@ __all__ = [
     "clear_book",
     "empty_table",
     "generate_book",
-    "load_price_panel",
     "n_advisors_for",
     "part_name",
     "prepare_panel",
-    "price_panel_sql",
     "validate_models",
     "write_book",
 ]

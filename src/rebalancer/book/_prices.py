@@ -1,12 +1,11 @@
 """The price panel the generator draws from: daily closes, dates x symbols.
 
-The generator is pure and takes the panel as an argument; :func:`load_price_panel` builds it
-from the lake's ``market_prices`` (daily bars, latest bar per symbol and day) with Athena SQL.
+The generator is pure and takes the panel as an argument; the lake read that builds it
+(:func:`rebalancer.market.load_price_panel`) lives with the other price reads.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.errors import ConfigError, MarketDataError
-from rebalancer.lake import Lake
+from rebalancer.market._prices import BACKFILL_HINT, missing_symbols
 
 #: The panel must reach this far back before ``as_of`` (long-term lots need > 1 year).
 MIN_HISTORY_DAYS = 400
@@ -24,14 +23,6 @@ MIN_HISTORY_DAYS = 400
 MAX_STALE_DAYS = 10
 #: Lots are never dated more than this far back, however long the history.
 MAX_HISTORY_YEARS = 15
-
-_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-^=]{0,19}$")
-
-BACKFILL_HINT = (
-    "run `rebalancer backfill --source history` (stocks, factor ETFs) and "
-    "`rebalancer backfill --source synthetic --interval 1d --exclude-history` (bond ETFs, crypto, "
-    "broad ETFs) first"
-)
 
 
 @dataclass(frozen=True)
@@ -46,12 +37,6 @@ class PricePanel:
     def as_of(self) -> date:
         """The last date of the panel: the book's snapshot date."""
         return date.fromisoformat(str(self.dates[-1]))
-
-
-def missing_symbols(prices: pd.DataFrame, symbols: Sequence[str]) -> list[str]:
-    """Symbols with no price at all in ``prices``."""
-    have = {str(c) for c in prices.columns if prices[c].notna().any()}
-    return sorted(set(symbols) - have)
 
 
 def prepare_panel(
@@ -127,52 +112,3 @@ def prepare_panel(
         closes=np.ascontiguousarray(frame.to_numpy(dtype="float64")),
         symbols=list(frame.columns),
     )
-
-
-def _quote(symbol: str) -> str:
-    if not _SYMBOL.match(symbol):
-        raise ConfigError(f"malformed symbol {symbol!r}")
-    return "'" + symbol + "'"
-
-
-def price_panel_sql(symbols: Sequence[str], start: date | None = None) -> str:
-    """Athena SQL for daily closes: the latest ``1d`` bar per (symbol, day)."""
-    if not symbols:
-        raise ConfigError("no symbols to load prices for")
-    in_list = ", ".join(_quote(s) for s in sorted(set(symbols)))
-    since = f" AND dt >= '{start.isoformat()}'" if start else ""
-    return f"""
-SELECT symbol, day, close FROM (
-  SELECT symbol, CAST(ts AS date) AS day, close,
-         row_number() OVER (
-           PARTITION BY symbol, CAST(ts AS date) ORDER BY ts DESC, ingested_at DESC
-         ) AS rn
-  FROM market_prices
-  WHERE "interval" = '1d' AND symbol IN ({in_list}){since}
-) AS t
-WHERE rn = 1
-ORDER BY day, symbol
-"""
-
-
-def load_price_panel(
-    lake: Lake, symbols: Sequence[str], *, start: date | None = None
-) -> pd.DataFrame:
-    """Daily closes of ``symbols`` from the lake: index = dates, columns = symbols.
-
-    Raises :class:`MarketDataError` naming the symbols that have no daily bars, with the
-    backfill commands that load them.
-    """
-    wanted = sorted({s for s in symbols if s != "CASH"})
-    long = lake.query(price_panel_sql(wanted, start))
-    if long.empty:
-        panel = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=wanted)
-    else:
-        long["day"] = pd.to_datetime(long["day"])
-        panel = long.pivot(index="day", columns="symbol", values="close").sort_index()
-        panel.index.name = "date"
-        panel.columns.name = None
-    missing = missing_symbols(panel, wanted)
-    if missing:
-        raise MarketDataError(f"no daily prices for {', '.join(missing)}; {BACKFILL_HINT}")
-    return panel[wanted].astype("float64")

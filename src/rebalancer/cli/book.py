@@ -23,8 +23,9 @@ def generate(
     ] = 50_000,
 ) -> None:
     """Generate a synthetic client book from the lake's daily prices and write it to the lake."""
-    from rebalancer.book import DEFAULT_MODELS, check_size, generate_book, load_price_panel
+    from rebalancer.book import DEFAULT_MODELS, check_size, generate_book
     from rebalancer.book import write_book as run_write_book
+    from rebalancer.market import load_price_panel
 
     check_size(accounts, chunk_size, seed)
     snapshot = iso_date(as_of, "--as-of")

@@ -1,20 +1,24 @@
-"""Price reads from the lake: the last close per symbol as of a time, and the default as-of.
+"""Price reads from the lake: the last close per symbol as of a time, the default as-of, and
+the daily close panel the book generator draws from.
 
-Every reader of ``market_prices`` for pricing a book goes through here (the generator's daily
-panel is :func:`rebalancer.book.load_price_panel`). A bar's close is known at ``ts +
-BAR_LENGTH[interval]``: no price is used before it closed (no look-ahead).
+Every reader of ``market_prices`` for pricing goes through here. A bar's close is known at
+``ts + BAR_LENGTH[interval]``: no price is used before it closed (no look-ahead).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import timedelta
+import re
+from collections.abc import Iterable, Sequence
+from datetime import date, timedelta
 
 import pandas as pd
 
-from rebalancer.errors import MarketDataError
+from rebalancer.errors import ConfigError, MarketDataError
 from rebalancer.lake import Lake, partition_of
 from rebalancer.market._provider import BAR_LENGTH
+
+BACKFILL_HINT = "run `rebalancer backfill` first (real history, then synthetic for the rest)"
+_SYMBOL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.\-^=]{0,19}$")
 
 #: How far back a price may be to still price a book (holidays, a late feed).
 LOOKBACK_DAYS = 10
@@ -116,3 +120,64 @@ def _close_times(frame: pd.DataFrame) -> pd.Series:
     """``ts + bar length`` per row of a frame with ``interval`` and ``ts``."""
     length = frame["interval"].astype(str).map(BAR_LENGTH).fillna(timedelta(0))
     return pd.to_datetime(frame["ts"]) + pd.to_timedelta(length)
+
+
+def missing_symbols(prices: pd.DataFrame, symbols: Sequence[str]) -> list[str]:
+    """Symbols with no price at all in ``prices``."""
+    have = {str(c) for c in prices.columns if prices[c].notna().any()}
+    return sorted(set(symbols) - have)
+
+
+def _check_symbol(symbol: str) -> str:
+    if not _SYMBOL.match(symbol):
+        raise ConfigError(f"malformed symbol {symbol!r}")
+    return symbol
+
+
+def price_panel_sql(
+    symbols: Sequence[str], start: date | None = None
+) -> tuple[str, dict[str, object]]:
+    """Athena SQL for daily closes (the latest ``1d`` bar per symbol and day) and its params."""
+    if not symbols:
+        raise ConfigError("no symbols to load prices for")
+    params: dict[str, object] = {"symbols": sorted({_check_symbol(s) for s in symbols})}
+    since = ""
+    if start:
+        since, params["start"] = " AND dt >= :start", start.isoformat()
+    sql = f"""
+SELECT symbol, day, close FROM (
+  SELECT symbol, CAST(ts AS date) AS day, close,
+         row_number() OVER (
+           PARTITION BY symbol, CAST(ts AS date) ORDER BY ts DESC, ingested_at DESC
+         ) AS rn
+  FROM market_prices
+  WHERE "interval" = '1d' AND symbol IN :symbols{since}
+) AS t
+WHERE rn = 1
+ORDER BY day, symbol
+"""
+    return sql, params
+
+
+def load_price_panel(
+    lake: Lake, symbols: Sequence[str], *, start: date | None = None
+) -> pd.DataFrame:
+    """Daily closes of ``symbols`` from the lake: index = dates, columns = symbols.
+
+    Raises :class:`MarketDataError` naming the symbols that have no daily bars, with the
+    backfill commands that load them.
+    """
+    wanted = sorted({s for s in symbols if s != "CASH"})
+    sql, params = price_panel_sql(wanted, start)
+    long = lake.query(sql, params=params)
+    if long.empty:
+        panel = pd.DataFrame(index=pd.DatetimeIndex([], name="date"), columns=wanted)
+    else:
+        long["day"] = pd.to_datetime(long["day"])
+        panel = long.pivot(index="day", columns="symbol", values="close").sort_index()
+        panel.index.name = "date"
+        panel.columns.name = None
+    missing = missing_symbols(panel, wanted)
+    if missing:
+        raise MarketDataError(f"no daily prices for {', '.join(missing)}; {BACKFILL_HINT}")
+    return panel[wanted].astype("float64")

@@ -19,7 +19,7 @@ use case                   what it does
 
 from __future__ import annotations
 
-from rebalancer.market._prices import book_as_of, latest_close_time, load_prices
+from rebalancer.market import book_as_of, latest_close_time, load_prices
 from rebalancer.usecases._recommend import (
     RECOMMENDATION_COLUMNS,
     RunResult,
