@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import time
 from pathlib import Path
 
@@ -278,6 +279,8 @@ def test_query_timeout_interrupts_and_the_next_query_runs(tmp_path: Path) -> Non
         assert slow.query("SELECT count(*) AS n FROM market_prices")["n"].iloc[0] == 2000
         time.sleep(0.7)  # no timer left over from the fast query interrupts a later one
         assert slow.query("SELECT 1 AS one")["one"].iloc[0] == 1
+        # Every timer is joined: none outlives its query (one would hold the connection).
+        assert not [t for t in threading.enumerate() if isinstance(t, threading.Timer)]
     finally:
         slow.close()
 

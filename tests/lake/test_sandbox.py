@@ -132,3 +132,27 @@ def test_views_still_follow_new_objects_after_the_lock(filled: LocalLake) -> Non
     assert len(filled.query("SELECT * FROM accounts")) == 7
     assert filled.sync_views()  # the analyst views are re-created under the lock too
     assert isinstance(filled.query("SELECT * FROM latest_prices"), pd.DataFrame)
+
+
+def test_engine_settings(filled: LocalLake) -> None:
+    # Progress bars would print into `rebalancer query` output on long queries (DuckDB's
+    # default); the rest is the sandbox and Trino's integer division.
+    names = [
+        "enable_external_access",
+        "lock_configuration",
+        "enable_progress_bar",
+        "integer_division",
+        "autoinstall_known_extensions",
+    ]
+    got = filled.query_duckdb(
+        "SELECT name, value FROM duckdb_settings() WHERE name IN ("
+        + ", ".join(f"'{n}'" for n in names)
+        + ")"
+    )
+    assert dict(zip(got["name"], got["value"], strict=True)) == {
+        "enable_external_access": "false",
+        "lock_configuration": "true",
+        "enable_progress_bar": "false",
+        "integer_division": "true",
+        "autoinstall_known_extensions": "false",
+    }

@@ -192,6 +192,7 @@ class LocalLake(LakeBase):
             con = duckdb.connect(":memory:")
             con.execute("SET TimeZone = 'UTC'")
             con.execute("SET integer_division = true")  # 7/2 is 3, -7/2 is -3: Trino's rule
+            con.execute("SET enable_progress_bar = false")  # it would print into query output
             # Read the lake and nothing else (DuckDB adds its temp directory itself), then
             # lock the configuration so no query can undo it. Views are DDL, not settings:
             # they are still (re)created after the lock.
@@ -348,6 +349,7 @@ class _Deadline:
             self._done = True
         if self._timer is not None:
             self._timer.cancel()
+            self._timer.join()  # no thread left holding the connection at interpreter exit
 
 
 def _parquet_readable(key: str) -> bool:
