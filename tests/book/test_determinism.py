@@ -12,9 +12,12 @@ from rebalancer.lake import LocalLake
 
 
 def _digests(root: Path) -> dict[str, str]:
+    """Digest per object, keyed by its path inside the book version (the version id is new
+    on every run; the bytes under it are not)."""
+    (version,) = (root / "_book" / "versions").iterdir()
     return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(root.rglob("*.parquet"))
+        str(p.relative_to(version)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(version.rglob("*.parquet"))
     }
 
 
