@@ -41,6 +41,7 @@ import pandas as pd
 from rebalancer.errors import ConfigError
 from rebalancer.lake import Lake
 from rebalancer.lake._base import COMPACTED_OBJECT_NAME, SLOT_OBJECT_PREFIX
+from rebalancer.lake._vanish import read_listed
 
 TABLE = "market_prices"
 KEY_COLUMNS = ["symbol", "ts", "interval"]
@@ -87,12 +88,18 @@ def compact_day(lake: Lake, day: date | str, *, hook: Hook | None = None) -> Com
     batch): tests use it to kill the process at exact points.
     """
     dt = parse_day(day)
-    keys = lake.list_objects(TABLE, dt=dt, include_superseded=True)
-    slots = [k for k in keys if _name(k).startswith(SLOT_OBJECT_PREFIX)]
-    previous = [k for k in keys if _name(k) == f"{COMPACTED_OBJECT_NAME}.parquet"]
+    slots: list[str] = []
+    previous: list[str] = []
+
+    def pick(keys: list[str]) -> list[str]:
+        # read_listed calls this again after a re-list (another compaction deleted a slot)
+        slots[:] = [k for k in keys if _name(k).startswith(SLOT_OBJECT_PREFIX)]
+        previous[:] = [k for k in keys if _name(k) == f"{COMPACTED_OBJECT_NAME}.parquet"]
+        return previous + slots if slots else []
+
+    frame = read_listed(lake, TABLE, pick, dt=dt)
     if not slots:
         return CompactResult(dt, 0, 0, 0, previous[0] if previous else None, 0)
-    frame = lake.read_objects(TABLE, previous + slots)
     if hook:
         hook("read")
     before = len(frame)

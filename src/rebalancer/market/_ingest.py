@@ -30,6 +30,8 @@ import pandas as pd
 from rebalancer.config import Settings
 from rebalancer.errors import ConfigError, MarketDataError
 from rebalancer.lake import Lake
+from rebalancer.lake._base import COMPACTED_OBJECT_NAME
+from rebalancer.lake._vanish import read_listed
 from rebalancer.market._calendar import is_xnys_session
 from rebalancer.market._provider import MarketDataProvider, utc
 from rebalancer.market._universe import asset_class_map, load_securities
@@ -86,24 +88,40 @@ class IngestSummary:
 
 
 def previous_closes(lake: Lake, slot: pd.Timestamp, *, lookback: int = 3) -> dict[str, float]:
-    """Last close per symbol from the nearest of the previous ``lookback`` slot objects."""
+    """Last close per symbol from the nearest of the previous ``lookback`` slots.
+
+    A slot's rows live in its ``slot-HHMM`` object or, once its day is compacted, in the day's
+    ``compacted`` object: both are read. A compaction running at the same time may delete a
+    slot object between the listing and the read; :func:`read_listed` then re-lists and reads
+    the compacted object instead, so a concurrent compaction never stops an ingest.
+    """
     found: dict[str, float] = {}
-    listed: dict[str, list[str]] = {}
-    for step in range(1, lookback + 1):
-        prev = utc(slot) - step * SLOT
-        dt = f"{prev:%Y-%m-%d}"
-        if dt not in listed:
-            listed[dt] = lake.list_objects("market_prices", dt=dt, include_superseded=True)
-        name = f"/{slot_object_name(prev)}.parquet"
-        keys = [k for k in listed[dt] if k.endswith(name)]
-        if not keys:
+    steps = [utc(slot) - step * SLOT for step in range(1, lookback + 1)]
+    for dt in dict.fromkeys(f"{prev:%Y-%m-%d}" for prev in steps):
+        wanted = [prev for prev in steps if f"{prev:%Y-%m-%d}" == dt]
+        frame = _slot_bars(lake, dt, wanted)
+        if frame.empty:
             continue
-        frame = lake.read_objects("market_prices", keys)
-        frame = frame[frame["interval"] == "5m"].sort_values("ts")
-        last = frame.groupby("symbol", sort=False)["close"].last()
-        for symbol, close in last.items():
-            found.setdefault(str(symbol), float(close))
+        for prev in wanted:  # nearest slot first: it decides a symbol's previous close
+            rows = frame[(frame["ts"] >= prev) & (frame["ts"] < prev + SLOT)]
+            last = rows.sort_values("ts", kind="stable").groupby("symbol", sort=False)["close"]
+            for symbol, close in last.last().items():
+                found.setdefault(str(symbol), float(close))
     return found
+
+
+def _slot_bars(lake: Lake, dt: str, slots: list[pd.Timestamp]) -> pd.DataFrame:
+    """The 5-minute bars of ``slots`` (all in partition ``dt``): slot objects plus compacted."""
+    names = {f"{slot_object_name(s)}.parquet" for s in slots} | {f"{COMPACTED_OBJECT_NAME}.parquet"}
+
+    def pick(keys: list[str]) -> list[str]:
+        return [k for k in keys if k.rsplit("/", 1)[-1] in names]
+
+    frame = read_listed(lake, "market_prices", pick, dt=dt)
+    frame = frame[frame["interval"] == "5m"]
+    ts = pd.to_datetime(frame["ts"], utc=True)
+    first, end = min(slots), max(slots) + SLOT
+    return frame.assign(ts=ts)[(ts >= first) & (ts < end)]
 
 
 def ingest_slot(
