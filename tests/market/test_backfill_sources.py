@@ -17,6 +17,10 @@ from rebalancer.market import (
 from tests.market.yf_fixtures import replay
 
 UNIVERSE = default_universe()
+# GONE: a universe symbol the provider no longer serves (a delisting)
+WITH_GONE = pd.concat(
+    [UNIVERSE, UNIVERSE[UNIVERSE["symbol"] == "AAPL"].assign(symbol="GONE")], ignore_index=True
+)
 NOW = pd.Timestamp("2024-03-06", tz="UTC")
 
 
@@ -67,7 +71,7 @@ def test_backfill_validates_writes_rejects_and_reports_failures(lake: LocalLake)
         start="2024-01-01",
         end="2024-01-05",
         symbols=["AAPL", "MSFT", "GONE"],
-        securities=UNIVERSE,
+        securities=WITH_GONE,
         now=NOW,
     )
     assert result.rows == 2 and result.failed == {"GONE": "delisted"}

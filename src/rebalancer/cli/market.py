@@ -24,13 +24,18 @@ securities_app = typer.Typer(help="The securities universe table.", no_args_is_h
 def backfill(
     source: Annotated[
         str,
-        typer.Option(help="history (bundled real daily closes), synthetic or yfinance."),
-    ] = "history",
+        typer.Option(
+            help="auto (the bundled real history, then seeded synthetic bars for the symbols it "
+            "lacks, ending where the history ends), history, synthetic or yfinance."
+        ),
+    ] = "auto",
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD.")] = None,
     symbols: Annotated[
         str | None,
-        typer.Option(help="Comma-separated symbols (default: the source's / active universe)."),
+        typer.Option(
+            help="Comma-separated universe symbols (default: the source's / active universe)."
+        ),
     ] = None,
     interval: Annotated[str, typer.Option(help="Bar interval: 1d or 5m.")] = "1d",
     exclude_history: Annotated[
@@ -38,31 +43,59 @@ def backfill(
         typer.Option(help="Skip symbols the bundled real history covers (synthetic fill-in)."),
     ] = False,
 ) -> None:
-    """Load a range of historical bars into market_prices (one object per day and interval)."""
+    """Load a range of historical bars into market_prices (one object per day and interval).
+
+    With no options every universe symbol gets daily bars, so `generate` can run next.
+    """
+    from rich.progress import TaskID
+
+    from rebalancer.market import AUTO_SOURCE, backfill_universe
     from rebalancer.market import backfill as run_backfill
 
     lake = open_lake()
     symbol_list = [s.strip() for s in symbols.split(",") if s.strip()] if symbols else None
+    first, last = iso_date(start, "--start"), iso_date(end, "--end")
     with progress_bar() as bar:
-        task = bar.add_task(f"backfill {source} {interval}", total=None)
-        result = run_backfill(
-            lake,
-            source=source,
-            start=iso_date(start, "--start"),
-            end=iso_date(end, "--end"),
-            symbols=symbol_list,
-            interval=interval,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            settings=settings(),
-            exclude_history=exclude_history,
+        tasks: dict[str, TaskID] = {}
+
+        def report(label: str, done: int, total: int) -> None:
+            if label not in tasks:
+                tasks[label] = bar.add_task(f"backfill {label}", total=None)
+            bar.update(tasks[label], completed=done, total=total)
+
+        if source == AUTO_SOURCE:
+            results = backfill_universe(
+                lake,
+                start=first,
+                end=last,
+                symbols=symbol_list,
+                interval=interval,
+                progress=report,
+                settings=settings(),
+                exclude_history=exclude_history,
+            )
+        else:
+            results = [
+                run_backfill(
+                    lake,
+                    source=source,
+                    start=first,
+                    end=last,
+                    symbols=symbol_list,
+                    interval=interval,
+                    progress=lambda done, total: report(f"{source} {interval}", done, total),
+                    settings=settings(),
+                    exclude_history=exclude_history,
+                )
+            ]
+    for result in results:
+        console.print(
+            f"wrote {result.rows:,} {result.interval} bars from {result.source} in "
+            f"{result.objects:,} object(s), {result.first_day} .. {result.last_day}"
         )
-    console.print(
-        f"wrote {result.rows:,} {result.interval} bars from {result.source} in "
-        f"{result.objects:,} object(s), {result.first_day} .. {result.last_day}"
-    )
-    if result.failed:
-        failed = ", ".join(f"{k} ({v})" for k, v in list(result.failed.items())[:10])
-        err_console.print(f"[yellow]failed:[/] {failed}", highlight=False, soft_wrap=True)
+        if result.failed:
+            failed = ", ".join(f"{k} ({v})" for k, v in list(result.failed.items())[:10])
+            err_console.print(f"[yellow]failed:[/] {failed}", highlight=False, soft_wrap=True)
 
 
 @app.command()

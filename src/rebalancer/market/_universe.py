@@ -165,6 +165,12 @@ def load_securities(
     return frame.sort_values("symbol", kind="stable").reset_index(drop=True)
 
 
+def universe_of(lake: Lake, settings: Settings | None = None) -> pd.DataFrame:
+    """The ``securities`` table, or the universe it would be seeded with: nothing written."""
+    frame = load_securities(lake, settings, seed_if_empty=False)
+    return frame if not frame.empty else universe(settings)
+
+
 def asset_class_map(securities: pd.DataFrame) -> dict[str, str]:
     """``symbol -> asset_class``."""
     return dict(zip(securities["symbol"], securities["asset_class"], strict=True))
