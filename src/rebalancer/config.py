@@ -49,6 +49,21 @@ class Settings(BaseSettings):
         gt=0,
         description="Local lake: a query running longer is stopped (Athena has its own limit)",
     )
+    allow_insecure_api: bool = Field(
+        False, description="Serve /v1 without an API key (local experiments only; logged)"
+    )
+    api_key_secret_id: str | None = Field(
+        None, description="Secrets Manager secret holding the API key (read once per Lambda)"
+    )
+    api_key_parameter: str | None = Field(
+        None, description="SSM SecureString parameter holding the API key (read once per Lambda)"
+    )
+    api_max_body_bytes: int = Field(
+        1_048_576, ge=1_024, description="Largest request body the API accepts, bytes"
+    )
+    api_max_holdings: int = Field(
+        500, ge=1, le=100_000, description="Most holdings a posted portfolio may list"
+    )
 
     @field_validator("lake")
     @classmethod

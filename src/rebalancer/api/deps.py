@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
+from rebalancer.api.guard import API_KEY_HEADER
 from rebalancer.config import Settings
 from rebalancer.lake import Lake, get_lake
 
-API_KEY_HEADER = "X-API-Key"
 _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False)
 
 
@@ -36,23 +35,12 @@ def get_app_lake(request: Request) -> Lake:
 LakeDep = Annotated[Lake, Depends(get_app_lake)]
 
 
-def require_api_key(
-    settings: SettingsDep, supplied: Annotated[str | None, Depends(_api_key_header)]
-) -> None:
-    """Check ``X-API-Key`` in constant time when the app has a key configured.
+def require_api_key(supplied: Annotated[str | None, Security(_api_key_header)]) -> None:
+    """Declares ``X-API-Key`` on every ``/v1`` operation (OpenAPI security scheme).
 
-    Behind API Gateway the gateway enforces its own API key; locally `rebalancer serve`
-    always configures one.
+    The check itself runs earlier, in :class:`rebalancer.api.guard.Guard` (constant time,
+    before routing and body parsing), so this dependency only documents it.
     """
-    expected = settings.api_key.get_secret_value() if settings.api_key else None
-    if expected is None:
-        return
-    if supplied is None or not hmac.compare_digest(supplied.encode(), expected.encode()):
-        raise HTTPException(
-            status_code=401,
-            detail=f"missing or invalid {API_KEY_HEADER} header",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
 
 
 AuthDep = Depends(require_api_key)

@@ -14,12 +14,24 @@ use case                   what it does
 ``book_as_of``             the default as-of of a book (every symbol has a close)
 ``latest_close_time``      when the newest bar closed
 ``list_runs``              one summary row per recommendation run
+``list_accounts``          accounts with their status in the latest run (keyset pages)
+``get_run``                one run's summary
+``recommend_posted``       a posted portfolio's trades and per-holding actions
+``price_bars``             bars of a few symbols over a bounded range
 =========================  ===========================================================
 """
 
 from __future__ import annotations
 
 from rebalancer.market import book_as_of, latest_close_time, load_prices
+from rebalancer.usecases._accounts import AccountPage, CursorError, get_account, list_accounts
+from rebalancer.usecases._market import price_bars
+from rebalancer.usecases._portfolio import (
+    book_models,
+    book_securities,
+    holding_actions,
+    recommend_posted,
+)
 from rebalancer.usecases._recommend import (
     RECOMMENDATION_COLUMNS,
     RunResult,
@@ -31,18 +43,29 @@ from rebalancer.usecases._recommend import (
     run_recommendations,
     skip_warnings,
 )
+from rebalancer.usecases._run import get_run
 from rebalancer.usecases._runs import list_runs
 
 __all__ = [
     "RECOMMENDATION_COLUMNS",
+    "AccountPage",
+    "CursorError",
     "RunResult",
     "book_as_of",
+    "book_models",
+    "book_securities",
     "book_symbols",
+    "get_account",
+    "get_run",
+    "holding_actions",
     "latest_close_time",
+    "list_accounts",
     "list_runs",
     "load_prices",
     "parse_as_of",
+    "price_bars",
     "recommend_portfolio",
+    "recommend_posted",
     "recommendation_rows",
     "run_id_for",
     "run_recommendations",
