@@ -96,6 +96,7 @@ DUCKDB_CHILD = (
 import duckdb
 root, sql, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")  # as LocalLake: no bar printed into stdout
 con.execute(sql).df()  # warm-up, not timed
 times = []
 for _ in range(repeat):
