@@ -107,7 +107,10 @@ class Policy(BaseModel):
     buy_only: bool = Field(
         False,
         description="New money only: no sale (forced sales for a withdrawal or the cash "
-        "reserve excepted); cash and pending deposits buy the most underweight sleeves first.",
+        "reserve excepted, flagged FORCED); cash above the cash target and reserve, pending "
+        "deposits included, buys the most underweight sleeves first, never past target, "
+        "whenever it pays for one trade (bands and rebalance_to do not apply; calendar "
+        "triggers still pick the days).",
     )
     max_fill_rounds: int = Field(
         64, ge=0, le=10_000, description="Cap on the leftover-cash rounds of whole-share accounts."

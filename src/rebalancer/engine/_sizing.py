@@ -11,7 +11,8 @@ One pass (:func:`_size`, then :func:`_finalize`) runs named stages, in order: ``
 ``_cash_flow_first`` (phase A), ``_shrink`` (phase B), ``_reasons``, ``_status`` and
 ``_worth_it`` (bookkeeping, minimum trade and cost/benefit), ``_whole_units`` (rounding),
 ``_cover_shortfall``, ``_fund_buys`` and ``_fill_leftover`` (funding); ``_finalize`` checks
-drift and allocates lots.
+drift and allocates lots. Buy-only (``Policy.buy_only``) swaps the targets, trigger and plan
+stages for ``_model_aim``, ``_cash_to_deploy`` and ``_new_money`` and shares the rest.
 """
 
 from __future__ import annotations
@@ -276,6 +277,19 @@ class _CashFlow(NamedTuple):
     forced: Array
 
 
+class _Plan(NamedTuple):
+    """A pass's planned trades (USD) and what sizing them into units needs."""
+
+    aim: _Aim
+    flow: _CashFlow  # phase A (cash flow first)
+    cash_trade: Array  # its net trades: buys - sales - forced sales
+    drift: Array  # phase B's trades (signed)
+    partial: BoolArray  # rows aiming inside their bands (partial modes): rounded toward target
+    cash_keep: Array  # cash the buys may not dip below
+    width: Array  # band widths (funding the band edges first on ``partial`` rows)
+    triggered: BoolArray
+
+
 class _Shrink(NamedTuple):
     """Phase B: the trades (USD, signed), the factor, the rows it ran on, the cash to keep."""
 
@@ -438,35 +452,64 @@ def _size(
     """
     s = _standing(book, policy)
     m = _movable(book, s)
-    aim = _reachable_targets(book, policy, s, m)
-    b = _bands(book, policy, s, m, aim)
     calendar = calendar_due(book.days_since_rebalance, policy)
     live = s.value > 0
-    threshold = _breached(policy, b, m.tradable, s.w, s.wc, aim)
-    triggered = s.cash_short | (live & rule_fires(threshold, calendar, policy))
+    if policy.buy_only:
+        # New money on the rule's days: the threshold is cash to deploy, and a calendar date
+        # without any does nothing.
+        aim = _model_aim(s)
+        deployable = _cash_to_deploy(book, policy, s, m, aim)
+        fires = deployable & rule_fires(deployable, calendar, policy)
+    else:
+        aim = _reachable_targets(book, policy, s, m)
+        b = _bands(book, policy, s, m, aim)
+        fires = rule_fires(_breached(policy, b, m.tradable, s.w, s.wc, aim), calendar, policy)
+    triggered = s.cash_short | (live & fires)
     if triggers_only or (all_triggered and not triggered.all()):
         return triggered
+    if policy.buy_only:
+        plan = _new_money(policy, s, m, aim, triggered)
+    else:
+        plan = _rebalance_plan(policy, s, m, aim, b, triggered, live, calendar)
+    return _sized(book, policy, s, m, plan, live)
 
-    a = _cash_flow_first(policy, s, m, aim, triggered)
-    d_a = a.buy - a.sell - a.forced
-    ph_b = _shrink(policy, s, m, aim, b, a, d_a, triggered & live, calendar)
-    reason = _reasons(book, a, ph_b.trade)
-    status = _status(book, policy, s, m, triggered)
-    desired, exempt, status = _worth_it(policy, s, aim, d_a + ph_b.trade, status)
-    toward = (ph_b.need & (ph_b.lam > 0))[:, None] & ~book.fractional
+
+def _sized(
+    book: BookArrays, policy: Policy, s: _Standing, m: _Movable, plan: _Plan, live: BoolArray
+) -> _Sized:
+    """A plan (USD) made trades (units): reasons, filters, rounding, funding, leftover fill."""
+    aim, a = plan.aim, plan.flow
+    reason = _reasons(book, a, plan.drift, all_forced=policy.buy_only)
+    status = _status(book, policy, s, m, plan.triggered)
+    desired, exempt, status = _worth_it(policy, s, aim, plan.cash_trade + plan.drift, status)
+    toward = plan.partial[:, None] & ~book.fractional
     buy_q, sell_q = _whole_units(book, policy, s, m, aim, desired, a.forced, toward, exempt)
     sell_q = _cover_shortfall(book, policy, s, m, sell_q, reason)
     buy_q, sell_q, cash_s = _fund_buys(
-        buy_q, sell_q, price=s.price, x=s.x, tgt=aim.tgt, ta=aim.ta, width=b.width,
+        buy_q, sell_q, price=s.price, x=s.x, tgt=aim.tgt, ta=aim.ta, width=plan.width,
         value=s.value, fractional=book.fractional, sellable_q=m.sellable_q, cash0=s.cash0,
-        cash_keep=ph_b.cash_keep, partial=ph_b.need & (ph_b.lam > 0), policy=policy,
+        cash_keep=plan.cash_keep, partial=plan.partial, policy=policy,
     )  # fmt: skip
-    candidate = m.tradable & m.can_buy & ~book.fractional & triggered[:, None] & live[:, None]
+    candidate = m.tradable & m.can_buy & ~book.fractional & plan.triggered[:, None] & live[:, None]
     buy_q = _fill_leftover(
-        buy_q, sell_q, s.price, s.x, aim.tgt, s.value, cash_s, ph_b.cash_keep, candidate,
+        buy_q, sell_q, s.price, s.x, aim.tgt, s.value, cash_s, plan.cash_keep, candidate,
         book.fractional, policy, reason,
     )  # fmt: skip
     return _Sized(buy_q - sell_q, reason, status)
+
+
+def _rebalance_plan(
+    policy: Policy, s: _Standing, m: _Movable, aim: _Aim, b: _Bands, triggered: BoolArray,
+    live: BoolArray, calendar: BoolArray,
+) -> _Plan:  # fmt: skip
+    """Rebalancing: cash flow first (phase A), then every deviation shrinks (phase B)."""
+    a = _cash_flow_first(policy, s, m, aim, triggered)
+    d_a = a.buy - a.sell - a.forced
+    ph_b = _shrink(policy, s, m, aim, b, a, d_a, triggered & live, calendar)
+    return _Plan(
+        aim=aim, flow=a, cash_trade=d_a, drift=ph_b.trade, partial=ph_b.need & (ph_b.lam > 0),
+        cash_keep=ph_b.cash_keep, width=b.width, triggered=triggered,
+    )  # fmt: skip
 
 
 def _cash_flow_first(
@@ -474,15 +517,27 @@ def _cash_flow_first(
 ) -> _CashFlow:
     """Phase A, cash flow first: excess cash buys underweights, a cash need sells overweights.
 
-    Still below the floor after that (a withdrawal bigger than cash and overweights), the rest
-    of the sellable positions are sold pro rata, gross of their costs: forced sales.
+    Excess cash is spread over the underweight sleeves pro rata to their deficits.
     """
     excess = np.where(triggered, s.cash0 - aim.cash_goal, 0.0)
     deficit = np.where(m.tradable & m.can_buy, np.maximum(aim.tgt - s.x, 0.0), 0.0)
     fill = np.minimum(1.0, _safe_div(np.maximum(excess, 0.0), rowsum(deficit)))
     buy_a = deficit * fill[:, None]
+    sell_a, forced = _raise_cash(policy, s, m, aim.tgt, excess)
+    return _CashFlow(buy_a, sell_a, forced)
+
+
+def _raise_cash(
+    policy: Policy, s: _Standing, m: _Movable, tgt: Array, excess: Array
+) -> tuple[Array, Array]:
+    """``(sales, forced sales)`` (USD) that raise the cash ``excess`` lacks (where negative).
+
+    Overweight sleeves are trimmed toward their targets first (least drift). Still below the
+    floor after that (a withdrawal bigger than cash and overweights), the rest of the sellable
+    positions are sold pro rata, gross of their costs: forced sales.
+    """
     surplus = np.where(
-        m.tradable & m.can_sell, np.minimum(np.maximum(s.x - aim.tgt, 0.0), m.sellable_v), 0.0
+        m.tradable & m.can_sell, np.minimum(np.maximum(s.x - tgt, 0.0), m.sellable_v), 0.0
     )
     trim = np.minimum(1.0, _safe_div(np.maximum(-excess, 0.0), rowsum(surplus)))
     sell_a = surplus * trim[:, None]
@@ -493,7 +548,75 @@ def _cash_flow_first(
         short > 0, (short + policy.fee_per_trade * n_rest) / (1 - policy.spread_bps * 1e-4), 0.0
     )
     forced = rest * np.minimum(1.0, _safe_div(short_gross, rowsum(rest)))[:, None]
-    return _CashFlow(buy_a, sell_a, forced)
+    return sell_a, forced
+
+
+def _model_aim(s: _Standing) -> _Aim:
+    """Buy-only aims at the effective targets themselves, nothing pinned: an overweight sleeve
+    waits for new money instead of lifting the others' targets, so no buy passes its target."""
+    return _Aim(s.t, s.tc, s.t * s.value[:, None], np.maximum(s.tc * s.value, s.floor))
+
+
+def _cash_to_deploy(
+    book: BookArrays, policy: Policy, s: _Standing, m: _Movable, aim: _Aim
+) -> BoolArray:
+    """Buy-only's threshold: cash above the cash goal that pays for the smallest useful buy.
+
+    The smallest buy is one whole share (fractional slots: nothing) or ``min_trade_value``,
+    spread and fee included, and at least a cent, of a sleeve it may buy that is below its
+    target by more than half a share (so a share lowers its deviation). A cent: what the
+    floor moves by when costs are paid (``cash_reserve x costs``) is not new money. Bands
+    play no part: new money is put to work whenever there is some.
+    """
+    sp = policy.spread_bps * 1e-4
+    whole = np.where(book.fractional, 0.0, s.price)
+    smallest = np.maximum(whole, policy.min_trade_value) * (1 + sp) + policy.fee_per_trade
+    gap = aim.tgt - s.x
+    under = m.tradable & m.can_buy & (gap > WEIGHT_EPS * s.value[:, None]) & (2 * gap > whole)
+    need = np.where(under, smallest, np.inf).min(axis=1, initial=np.inf)
+    return s.cash0 - aim.cash_goal > np.maximum(need, _DUST_USD)
+
+
+def _new_money(policy: Policy, s: _Standing, m: _Movable, aim: _Aim, triggered: BoolArray) -> _Plan:
+    """Buy-only: excess cash buys the most underweight sleeves first; no sale but forced ones.
+
+    The buys fill the deepest deficits first (:func:`_water_fill`), never past a target. An
+    account short of its floor (a withdrawal, the reserve) sells only what reaches the floor,
+    overweight sleeves first, as the rebalancing path does; every such sale is forced.
+    """
+    n, k = s.x.shape
+    deficit = np.where(m.tradable & m.can_buy, np.maximum(aim.tgt - s.x, 0.0), 0.0)
+    spare = np.where(triggered & ~s.cash_short, s.cash0 - aim.cash_goal, 0.0)
+    buy = _water_fill(deficit, np.maximum(spare, 0.0) / (1 + policy.spread_bps * 1e-4))
+    sell, forced = _raise_cash(
+        policy, s, m, aim.tgt, np.where(s.cash_short, s.cash0 - s.floor, 0.0)
+    )
+    zeros = np.zeros((n, k))
+    return _Plan(
+        aim=aim, flow=_CashFlow(buy, sell, forced), cash_trade=buy - sell - forced, drift=zeros,
+        partial=np.zeros(n, dtype=bool), cash_keep=aim.cash_goal, width=zeros,
+        triggered=triggered,
+    )  # fmt: skip
+
+
+def _water_fill(deficit: Array, budget: Array) -> Array:
+    """Buys (USD) spending ``budget`` on the deepest ``deficit`` first, none past its target.
+
+    Every deficit is cut to a common level ``L`` (``buy = max(deficit - L, 0)``), the lowest
+    the budget reaches: the most underweight sleeve is bought first, then it and the next
+    together, and so on; a budget that covers every deficit fills them all. ``L`` is the
+    classic simplex-projection threshold: with the deficits sorted down, the largest ``j``
+    whose ``j``-th deficit stays above ``(sum of the j largest - budget) / j``.
+    """
+    n, k = deficit.shape
+    if k == 0:
+        return deficit.copy()
+    ranked = -np.sort(-deficit, axis=1)
+    level = (np.cumsum(ranked, axis=1) - budget[:, None]) / np.arange(1, k + 1)
+    above = ranked > level
+    last = k - 1 - np.argmax(above[:, ::-1], axis=1)
+    cut = np.where(above.any(axis=1), np.maximum(level[np.arange(n), last], 0.0), np.inf)
+    return np.maximum(deficit - cut[:, None], 0.0)
 
 
 def _shrink(
@@ -557,15 +680,20 @@ def _factor(
     return lam
 
 
-def _reasons(book: BookArrays, a: _CashFlow, d_b: Array) -> np.ndarray:
-    """Reason bits per slot: why phase A and phase B want each trade."""
+def _reasons(book: BookArrays, a: _CashFlow, d_b: Array, *, all_forced: bool) -> np.ndarray:
+    """Reason bits per slot: why phase A and phase B want each trade.
+
+    ``all_forced`` (buy-only): every sale is forced (a buy-only account sells only to reach
+    its floor).
+    """
     n, k = book.shape
     reason = np.zeros((n, k), dtype=np.int8)
     flow_out = (book.cash_flow < 0)[:, None]
     reason |= np.where(a.buy > _CASH_EPS, CASH_DEPLOY, 0).astype(np.int8)
     raised = (a.sell + a.forced) > _CASH_EPS
     reason |= np.where(raised, np.where(flow_out, WITHDRAWAL, CASH_RAISE), 0).astype(np.int8)
-    reason |= np.where(a.forced > _CASH_EPS, FORCED, 0).astype(np.int8)
+    forced = a.sell + a.forced if all_forced else a.forced
+    reason |= np.where(forced > _CASH_EPS, FORCED, 0).astype(np.int8)
     reason |= np.where(d_b > _CASH_EPS, DRIFT_BUY, 0).astype(np.int8)
     reason |= np.where(d_b < -_CASH_EPS, DRIFT_SELL, 0).astype(np.int8)
     return reason
