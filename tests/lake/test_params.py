@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rebalancer.book import BookTables
 from rebalancer.errors import ConfigError, QueryError
@@ -198,3 +201,36 @@ def test_params_bind_the_same_on_both_backends(tmp_path: Path) -> None:
     finally:
         local.close()
     assert got.iloc[0].tolist() == [HOSTILE, -3, 0.1]
+
+
+@pytest.fixture(scope="module")
+def shared_lake(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLake]:
+    lake = LocalLake(tmp_path_factory.mktemp("params") / "lake")
+    yield lake
+    lake.close()
+
+
+_TEXT = st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    text=_TEXT,
+    number=st.floats(allow_nan=False, allow_infinity=False),
+    integer=st.integers(-(2**63) + 1, 2**63 - 1),
+    stamp=st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 1, 1)),
+)
+def test_any_value_round_trips(
+    shared_lake: LocalLake, text: str, number: float, integer: int, stamp: dt.datetime
+) -> None:
+    got = shared_lake.query(
+        "SELECT :t AS t, :f AS f, :i AS i, :t = :t AS same, :ts AS ts, :d AS d",
+        {"t": text, "f": number, "i": integer, "ts": stamp, "d": stamp.date()},
+    )
+    row = got.iloc[0]
+    assert row["t"] == text
+    assert row["f"] == number and np.signbit(row["f"]) == np.signbit(number)
+    assert int(row["i"]) == integer
+    assert bool(row["same"])
+    assert pd.Timestamp(row["ts"]) == pd.Timestamp(stamp)
+    assert pd.Timestamp(row["d"]).date() == stamp.date()
