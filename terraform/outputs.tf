@@ -39,6 +39,11 @@ output "api_key_value" {
   sensitive   = true
 }
 
+output "api_key_secret_arn" {
+  description = "Secrets Manager secret the API function reads its key from."
+  value       = module.rebalance_api.api_key_secret_arn
+}
+
 output "fetch_schedule" {
   description = "Schedule of the market data fetch."
   value       = module.ingest.fetch_schedule

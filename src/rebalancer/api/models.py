@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from rebalancer.book import BookTables
 from rebalancer.engine import Policy
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+#: A time in a response: naive times are UTC, written with their zone (RFC 3339 ``Z``).
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
 
 AS_OF_DESCRIPTION = (
     "Price time, ISO 8601; a time without a zone is UTC. Between 1900-01-01 and 2200-01-01. "
@@ -58,7 +73,7 @@ class RecommendationResponse(BaseModel):
 
     account_id: str
     run_id: str
-    as_of: datetime
+    as_of: UtcDatetime
     engine_version: str
     policy: Policy
     summary: AccountSummary
@@ -84,7 +99,10 @@ QUANTITY_TOLERANCE = 1e-6
 
 Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN, examples=["VTI"])]
 Identifier = Annotated[str, Field(pattern=ID_PATTERN)]
-Quantity = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+#: Bounds keep sums finite (1e15 units or USD is far past any real account).
+MAX_AMOUNT = 1e15
+Quantity = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)]
+Amount = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)]
 
 
 class _Strict(BaseModel):
@@ -96,7 +114,7 @@ class LotIn(_Strict):
 
     lot_id: Identifier
     quantity: Quantity
-    cost_basis: float = Field(ge=0, description="Cost per unit, USD")
+    cost_basis: float = Field(ge=0, le=MAX_AMOUNT, description="Cost per unit, USD")
     acquired: date
 
 
@@ -124,9 +142,9 @@ class RecentTradeIn(_Strict):
     symbol: Symbol
     side: Literal["BUY", "SELL"]
     quantity: Quantity = 0.0
-    price: float | None = Field(None, ge=0)
+    price: float | None = Field(None, ge=0, le=MAX_AMOUNT)
     trade_date: date
-    realized_gain: float = Field(0.0, description="Gain of a sale (negative: a loss)")
+    realized_gain: Amount = Field(0.0, description="Gain of a sale (negative: a loss)")
     account_id: Identifier | None = None
 
 
@@ -136,8 +154,8 @@ class PortfolioIn(_Strict):
 
     account_id: Identifier = "portfolio"
     account_type: Literal["taxable", "ira", "roth"]
-    cash: float = Field(ge=0, description="Cash, USD")
-    pending_cash_flow: float = Field(0.0, description="Deposit (+) or withdrawal (-) to apply")
+    cash: float = Field(ge=0, le=MAX_AMOUNT, description="Cash, USD")
+    pending_cash_flow: Amount = Field(0.0, description="Deposit (+) or withdrawal (-) to apply")
     fractional_shares: bool = False
     last_rebalanced: date | None = Field(None, description="For the calendar triggers")
     model_id: Identifier | None = Field(None, description="A model portfolio of the book")
@@ -227,7 +245,7 @@ class PortfolioRequest(PortfolioIn):
         for symbol, price in (value or {}).items():
             if not pattern.match(symbol):
                 raise ValueError(f"prices: malformed symbol {symbol!r}")
-            if not (math.isfinite(price) and price > 0):
+            if not (math.isfinite(price) and 0 < price <= MAX_AMOUNT):
                 raise ValueError(f"prices[{symbol}] = {price} is not a positive number")
         return value
 
@@ -357,7 +375,7 @@ class PortfolioRecommendation(BaseModel):
     """The answer for a posted portfolio (nothing is written)."""
 
     account_id: str
-    as_of: datetime
+    as_of: UtcDatetime
     engine_version: str
     model_version: str | None = Field(None, description="null: no model is registered")
     policy: Policy
@@ -419,7 +437,7 @@ class RunOut(BaseModel):
     counted)."""
 
     run_id: str
-    as_of: datetime | None = None
+    as_of: UtcDatetime | None = None
     accounts_traded: int
     trades: int
     turnover: float = Field(description="Value traded, USD")
@@ -440,7 +458,7 @@ class Bar(BaseModel):
     """One price bar."""
 
     symbol: str
-    ts: datetime
+    ts: UtcDatetime
     open: float | None = None
     high: float | None = None
     low: float | None = None

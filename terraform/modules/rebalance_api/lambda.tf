@@ -7,10 +7,11 @@ locals {
   glue_tables  = "arn:${var.partition}:glue:${var.region}:${var.account_id}:table/${var.glue_database}/*"
   has_endpoint = var.sagemaker_endpoint_name != ""
 
-  # REBALANCER_API_KEY is deliberately absent: in AWS, API Gateway's API key and usage plan
-  # authenticate callers before the function runs.
+  # REBALANCER_API_KEY is deliberately absent: the function reads the key from Secrets Manager
+  # once per container and checks it on every /v1 request, on top of API Gateway's key.
   environment = merge(
     {
+      REBALANCER_API_KEY_SECRET_ID = aws_secretsmanager_secret.api_key.arn
       REBALANCER_BACKEND           = "aws"
       REBALANCER_LAKE              = var.lake_uri
       REBALANCER_GLUE_DATABASE     = var.glue_database
@@ -60,7 +61,7 @@ resource "aws_lambda_function" "rebalance_portfolio" {
     log_group  = aws_cloudwatch_log_group.function.name
   }
 
-  depends_on = [aws_iam_role_policy.rebalance_portfolio]
+  depends_on = [aws_iam_role_policy.rebalance_portfolio, aws_secretsmanager_secret_version.api_key]
 }
 
 resource "aws_lambda_permission" "api_gateway" {
@@ -107,6 +108,12 @@ data "aws_iam_policy_document" "rebalance_portfolio" {
     sid       = "XRayTraces"
     actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
     resources = ["*"] # AWS requires "*": X-Ray trace APIs have no resource-level permissions.
+  }
+
+  statement {
+    sid       = "ReadApiKey"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.api_key.arn]
   }
 
   statement {

@@ -27,3 +27,8 @@ output "log_group_arns" {
     aws_cloudwatch_log_group.execution.arn,
   ]
 }
+
+output "api_key_secret_arn" {
+  description = "Secrets Manager secret holding the key the function checks (REBALANCER_API_KEY_SECRET_ID)."
+  value       = aws_secretsmanager_secret.api_key.arn
+}

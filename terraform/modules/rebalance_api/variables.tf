@@ -168,3 +168,14 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+variable "secret_recovery_window_days" {
+  description = "Days a deleted API key secret can be restored (0 deletes at once; else 7-30)."
+  type        = number
+  default     = 7
+
+  validation {
+    condition     = var.secret_recovery_window_days == 0 || (var.secret_recovery_window_days >= 7 && var.secret_recovery_window_days <= 30)
+    error_message = "secret_recovery_window_days must be 0 or 7-30."
+  }
+}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from rebalancer.api.deps import AuthDep, LakeDep
 from rebalancer.api.models import ID_PATTERN, AccountDetail, AccountOut, AccountPageOut, Position
-from rebalancer.api.routes._common import NOT_FOUND, V1_ERRORS, AccountId, records
+from rebalancer.api.routes._common import CONFLICT, NOT_FOUND, V1_ERRORS, AccountId, records
 from rebalancer.usecases import get_account, list_accounts
 from rebalancer.usecases._accounts import MAX_PAGE
 
@@ -44,7 +44,9 @@ def accounts(
 
 
 @router.get(
-    "/accounts/{account_id}", response_model=AccountDetail, responses={**V1_ERRORS, **NOT_FOUND}
+    "/accounts/{account_id}",
+    response_model=AccountDetail,
+    responses={**V1_ERRORS, **NOT_FOUND, **CONFLICT},
 )
 def account(account_id: AccountId, lake: LakeDep) -> AccountDetail:
     """One account: its data, holdings and status in the latest run."""

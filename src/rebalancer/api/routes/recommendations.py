@@ -16,6 +16,7 @@ from rebalancer.api.models import (
     Trade,
     WhatIfRequest,
 )
+from rebalancer.api.routes._common import BODY_ERRORS, CONFLICT, NOT_FOUND, V1_ERRORS
 from rebalancer.engine import ENGINE_VERSION, Policy
 from rebalancer.lake import Lake
 from rebalancer.usecases import run_recommendations
@@ -30,11 +31,7 @@ ACCOUNT_ID = Annotated[
         examples=["A0000001"],
     ),
 ]
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing or invalid API key"},
-    404: {"description": "Unknown account"},
-    422: {"description": "Invalid account data or request"},
-}
+RESPONSES: dict[int | str, dict[str, Any]] = {**V1_ERRORS, **NOT_FOUND, **CONFLICT}
 
 
 def _records(frame: pd.DataFrame, fields: list[str]) -> list[dict[str, Any]]:
@@ -79,7 +76,7 @@ def get_recommendation(
 @router.post(
     "/accounts/{account_id}/recommendation",
     response_model=RecommendationResponse,
-    responses=RESPONSES,
+    responses={**RESPONSES, **BODY_ERRORS},
 )
 def what_if_recommendation(
     account_id: ACCOUNT_ID,

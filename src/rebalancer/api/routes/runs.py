@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 
 from rebalancer.api.deps import AuthDep, LakeDep
 from rebalancer.api.models import ID_PATTERN, RunList, RunOut
-from rebalancer.api.routes._common import NOT_FOUND, V1_ERRORS, records
+from rebalancer.api.routes._common import CONFLICT, NOT_FOUND, V1_ERRORS, records
 from rebalancer.usecases import get_run, list_runs
 
 router = APIRouter(prefix="/v1", tags=["runs"], dependencies=[AuthDep])
@@ -31,7 +31,9 @@ def runs(lake: LakeDep, limit: Annotated[int, Query(ge=1, le=1_000)] = 20) -> Ru
     return RunList(runs=[_run(r) for r in records(list_runs(lake, limit=limit))])
 
 
-@router.get("/runs/{run_id}", response_model=RunOut, responses={**V1_ERRORS, **NOT_FOUND})
+@router.get(
+    "/runs/{run_id}", response_model=RunOut, responses={**V1_ERRORS, **NOT_FOUND, **CONFLICT}
+)
 def run(
     run_id: Annotated[str, Path(pattern=ID_PATTERN, examples=["3f1c2a9be07d4c11aa02"])],
     lake: LakeDep,
