@@ -40,6 +40,7 @@ bench: setup  ## benchmarks; results go to benchmarks/results/*.json and the REA
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_generate.py
 	$(PY) benchmarks/bench_recommend.py
+	$(PY) benchmarks/bench_api.py
 
 # checkov lives in its own tool env: it pins an old boto3 and ships its own hcl2.
 $(CHECKOV): | $(UV)
