@@ -18,12 +18,15 @@ use case                   what it does
 ``get_run``                one run's summary
 ``recommend_posted``       a posted portfolio's trades and per-holding actions
 ``price_bars``             bars of a few symbols over a bounded range
+``reports``                the dashboard's typed reports (book drift, account, runs, market,
+                           decisions, what-if)
 =========================  ===========================================================
 """
 
 from __future__ import annotations
 
 from rebalancer.market import book_as_of, latest_close_time, load_prices
+from rebalancer.usecases import _reports as reports
 from rebalancer.usecases._accounts import AccountPage, CursorError, get_account, list_accounts
 from rebalancer.usecases._market import price_bars
 from rebalancer.usecases._portfolio import (
@@ -67,6 +70,7 @@ __all__ = [
     "recommend_portfolio",
     "recommend_posted",
     "recommendation_rows",
+    "reports",
     "run_id_for",
     "run_recommendations",
     "skip_warnings",
