@@ -10,6 +10,7 @@ One module per verb group, each registering its commands on the one typer ``app`
 ``recommend``             recommend
 ``serve``                 serve
 ``demo``                  demo
+``model``                 decisions import / simulate, train, models list / show / promote
 ========================  ================================================
 
 A new group (model, backtest, dashboard) is a new module imported below.
@@ -20,10 +21,11 @@ from __future__ import annotations
 # isort: off
 # Registration order is the order of ``rebalancer --help``.
 from rebalancer.cli._app import app, run, settings, state
-from rebalancer.cli import lake, market, demo, serve, book, recommend
+from rebalancer.cli import lake, market, demo, serve, book, recommend, model
 
 # isort: on
 
 __all__ = [
-    "app", "book", "demo", "lake", "market", "recommend", "run", "serve", "settings", "state",
+    "app", "book", "demo", "lake", "market", "model", "recommend", "run", "serve", "settings",
+    "state",
 ]  # fmt: skip

@@ -1,9 +1,14 @@
-"""The advisor-action model (SELL / HOLD / BUY).
+"""The advisor-action model (SELL / HOLD / BUY): labels, features, training, serving.
 
-For now this package only fixes the XGBoost contract shared by training, the artifact metadata
-and the Terraform SageMaker endpoint: the model is saved with XGBoost ``XGBOOST_VERSION`` and
-served by SageMaker's built-in XGBoost image ``XGBOOST_IMAGE_TAG``. Keeping both in one place
-lets a test prove the endpoint's image matches the library that wrote the model.
+* labels: the ``decisions`` table, written by the decision simulator
+  (:func:`simulate`, advisors with latent documented styles plus noise), by
+  :func:`import_decisions` (a firm's own history) and by the dashboard;
+* features: one Athena SQL text, ``sql/features/holding_features.sql``, read through
+  ``Lake.query`` for training and for one household alike (:func:`holding_features`).
+
+The model is saved with XGBoost ``XGBOOST_VERSION`` and served by SageMaker's XGBoost image
+``XGBOOST_IMAGE_TAG``; keeping both here lets a test prove the endpoint's image matches the
+library that wrote the model.
 """
 
 from __future__ import annotations
@@ -14,4 +19,59 @@ XGBOOST_VERSION = "3.2"
 XGBOOST_IMAGE_TAG = "3.2-0"
 """Tag of SageMaker's prebuilt ``sagemaker-xgboost`` image that serves that version."""
 
-__all__ = ["XGBOOST_IMAGE_TAG", "XGBOOST_VERSION"]
+# isort: off
+from rebalancer.model._decisions import (  # noqa: E402
+    ACTIONS,
+    SOURCES,
+    ImportResult,
+    decision_columns,
+    import_decisions,
+    parse_decisions_csv,
+)
+from rebalancer.model._features import (  # noqa: E402
+    KEY_COLUMNS,
+    book_features,
+    feature_names,
+    features_sql,
+    holding_features,
+    price_bars,
+)
+from rebalancer.model._metrics import calibration, classification_report, codes  # noqa: E402
+from rebalancer.model._simulate import (  # noqa: E402
+    AdvisorStyle,
+    SimulationConfig,
+    SimulationResult,
+    draw_styles,
+    replay_dates,
+    simulate,
+    write_simulation,
+)
+
+# isort: on
+
+__all__ = [
+    "ACTIONS",
+    "KEY_COLUMNS",
+    "SOURCES",
+    "XGBOOST_IMAGE_TAG",
+    "XGBOOST_VERSION",
+    "AdvisorStyle",
+    "ImportResult",
+    "SimulationConfig",
+    "SimulationResult",
+    "book_features",
+    "calibration",
+    "classification_report",
+    "codes",
+    "decision_columns",
+    "draw_styles",
+    "feature_names",
+    "features_sql",
+    "holding_features",
+    "import_decisions",
+    "parse_decisions_csv",
+    "price_bars",
+    "replay_dates",
+    "simulate",
+    "write_simulation",
+]

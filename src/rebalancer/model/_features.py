@@ -1,0 +1,159 @@
+"""Holding features: one SQL text (``sql/features/holding_features.sql``), every path.
+
+Training, batch scoring and one-household scoring all run the same Athena SQL through
+:meth:`Lake.query`, so the same text runs on Athena and on the embedded engine and there is no
+second feature implementation in Python. A book that is not the lake's (a simulated date, a
+posted portfolio) is written to a scratch :class:`LocalLake` and the same SQL runs there.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.book._tables import BookTables
+from rebalancer.errors import ConfigError
+from rebalancer.lake import Lake, LocalLake
+from rebalancer.resources import sql_dir
+
+#: Identifying columns of a feature row (not features).
+KEY_COLUMNS = ("account_id", "household_id", "advisor_id", "symbol")
+#: Trading sessions of history the features need (the 126-session momentum, plus slack).
+LOOKBACK_DAYS = 200
+FEATURES_SQL_NAME = "features/holding_features.sql"
+
+
+@cache
+def features_sql() -> str:
+    """The features query text (Athena dialect)."""
+    return (sql_dir() / FEATURES_SQL_NAME).read_text(encoding="utf-8")
+
+
+def feature_params(
+    as_of: pd.Timestamp, *, household: str = "", min_trade_value: float = 10.0
+) -> dict[str, object]:
+    """The query's parameters for one as-of time (see the SQL file's header)."""
+    when = pd.Timestamp(as_of)
+    if when.tzinfo is not None:
+        when = when.tz_convert("UTC").tz_localize(None)
+    cutoff = when - pd.Timedelta(days=1)
+    start = (when - timedelta(days=LOOKBACK_DAYS)).date().isoformat()
+    return {
+        "cutoff": cutoff.to_pydatetime(),
+        "as_of_date": when.date(),
+        "start_dt": start,
+        "household": household,
+        "min_trade_value": float(min_trade_value),
+    }
+
+
+def holding_features(
+    lake: Lake,
+    as_of: pd.Timestamp,
+    *,
+    household: str | None = None,
+    min_trade_value: float = 10.0,
+) -> pd.DataFrame:
+    """Feature rows of every sleeve in the lake's book (or one household) at ``as_of``."""
+    if household == "":
+        raise ConfigError("household must be a household id, or None for the whole book")
+    params = feature_params(as_of, household=household or "", min_trade_value=min_trade_value)
+    return _typed(lake.query(features_sql(), params=params))
+
+
+def feature_names(frame: pd.DataFrame) -> list[str]:
+    """The feature columns of a features frame, in the query's order."""
+    return [c for c in frame.columns if c not in KEY_COLUMNS]
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keys as strings, features as float64 (NULL -> NaN: XGBoost's missing value)."""
+    out = frame.copy()
+    for column in out.columns:
+        if column in KEY_COLUMNS:
+            out[column] = out[column].astype(object).where(out[column].notna(), None)
+            out[column] = out[column].map(lambda v: v if v is None else str(v))
+        else:
+            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
+    return out.reset_index(drop=True)
+
+
+def price_bars(panel: pd.DataFrame) -> pd.DataFrame:
+    """``market_prices`` rows (daily bars) from a daily close panel (index dates, columns
+    symbols): how a scratch lake gets the prices a simulated or posted book is valued at."""
+    long = (
+        panel.rename_axis("day")
+        .reset_index()
+        .melt(id_vars="day", var_name="symbol", value_name="close")
+    )
+    long = long.dropna(subset=["close"])
+    close = long["close"].to_numpy(float)
+    return pd.DataFrame(
+        {
+            "symbol": long["symbol"].astype(str).to_numpy(),
+            "ts": pd.to_datetime(long["day"]).to_numpy(),
+            "interval": "1d",
+            "open": close,
+            "high": close,
+            "low": close,
+            "close": close,
+            "volume": np.zeros(len(long), dtype=np.int64),
+            "source": "history",
+            "ingested_at": pd.Timestamp("1970-01-01"),
+        }
+    )
+
+
+class ScratchLake:
+    """A temporary :class:`LocalLake` that holds a book the lake does not (one simulated date,
+    a posted portfolio) plus the daily bars it is valued at; the features SQL runs on it."""
+
+    def __init__(self, bars: pd.DataFrame, directory: str | Path | None = None) -> None:
+        self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="features-")
+        root = Path(directory) if directory else Path(self._tmp.name)  # type: ignore[union-attr]
+        self.lake = LocalLake(root / "lake", query_timeout_seconds=None)
+        if len(bars):
+            self.lake.write("market_prices", bars, name="bars")
+
+    def features(
+        self, book: BookTables, as_of: pd.Timestamp, *, min_trade_value: float = 10.0
+    ) -> pd.DataFrame:
+        """The book's features at ``as_of`` (the book replaces whatever this lake held)."""
+        for name, frame in book.frames().items():
+            self.lake.write(name, frame, name="book")
+        return holding_features(self.lake, as_of, min_trade_value=min_trade_value)
+
+    def close(self) -> None:
+        """Close the engine and remove the directory."""
+        self.lake.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+
+@contextmanager
+def scratch_lake(bars: pd.DataFrame) -> Iterator[ScratchLake]:
+    """A :class:`ScratchLake`, removed on exit."""
+    scratch = ScratchLake(bars)
+    try:
+        yield scratch
+    finally:
+        scratch.close()
+
+
+def book_features(
+    book: BookTables,
+    bars: pd.DataFrame,
+    as_of: pd.Timestamp,
+    *,
+    min_trade_value: float = 10.0,
+) -> pd.DataFrame:
+    """Features of a book that is not in the lake (written to a scratch lake first)."""
+    with scratch_lake(bars) as scratch:
+        return scratch.features(book, as_of, min_trade_value=min_trade_value)

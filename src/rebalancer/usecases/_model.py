@@ -1,0 +1,115 @@
+"""Model use cases: simulate or import decisions, train, list models, score a household.
+
+Entry points (``rebalancer decisions|train|models``, the API's model routes, the training
+entry points) call these; the logic is in :mod:`rebalancer.model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from rebalancer.errors import ConfigError
+from rebalancer.lake import Lake
+from rebalancer.model import (
+    ImportResult,
+    SimulationConfig,
+    import_decisions,
+    replay_dates,
+    simulate,
+    write_simulation,
+)
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    """What a simulation wrote: rows, dates, the advisors' styles and the ceiling."""
+
+    rows: int
+    accounts: int
+    dates: list[pd.Timestamp]
+    actions: dict[str, int]
+    ceiling: dict[str, Any]
+    rule_agreement: float
+    styles: pd.DataFrame
+    keys: list[str]
+
+
+def simulate_decisions(
+    lake: Lake,
+    *,
+    accounts: int = 500,
+    dates: int = 30,
+    step_days: int = 10,
+    start: date | None = None,
+    seed: int = 7,
+    noise_rate: float = 0.03,
+    progress: Progress | None = None,
+) -> SimulationSummary:
+    """Generate a synthetic book at ``start`` from the lake's daily prices, replay it over
+    ``dates`` sessions ``step_days`` apart, and write the simulated decisions and their
+    features to the lake (names fixed by the seed: a rerun replaces them).
+
+    ``start`` defaults to the latest session that leaves room for every replay date.
+    """
+    from rebalancer.book import DEFAULT_MODELS, MIN_HISTORY_DAYS, BookTables, generate_book
+    from rebalancer.market import load_price_panel
+    from rebalancer.market._universe import default_universe
+
+    if dates < 1:
+        raise ConfigError(f"--dates must be at least 1, got {dates}")
+    config = SimulationConfig(seed=seed, step_days=step_days, noise_rate=noise_rate)
+    panel = load_price_panel(lake, DEFAULT_MODELS.symbols)
+    symbols = list(DEFAULT_MODELS.symbols)
+    every = replay_dates(panel, panel.index[0], 1, symbols=symbols)
+    if start is None:
+        need = dates * step_days
+        if len(every) <= need:
+            raise ConfigError(
+                f"the lake's prices cover {len(every)} sessions; {dates} dates {step_days} "
+                "sessions apart need more (fewer --dates or a smaller --step-days)"
+            )
+        first = every[-need]
+    else:
+        later = [d for d in every if d.date() >= start]
+        if not later:
+            raise ConfigError(f"--start {start} is after the last priced session")
+        first = later[0]
+    if (first - panel.index[0]).days < MIN_HISTORY_DAYS:
+        raise ConfigError(
+            f"the replay starts {first.date()}, less than {MIN_HISTORY_DAYS} days after the "
+            f"first price ({panel.index[0].date()}): backfill more history or a later --start"
+        )
+    replay = replay_dates(panel, first, step_days, symbols=symbols, count=dates)
+    chunks = list(generate_book(accounts, seed=seed, prices=panel.loc[:first], as_of=first.date()))
+    tables = {
+        name: pd.concat([c.tables[name] for c in chunks], ignore_index=True)
+        for name in chunks[0].tables
+    }
+    tables["securities"] = default_universe()
+    book = BookTables.from_mapping(tables)
+    result = simulate(book, panel, replay, config, progress=progress)
+    keys = write_simulation(lake, result, seed=seed)
+    d = result.dataset
+    return SimulationSummary(
+        rows=len(d),
+        accounts=int(d["account_id"].nunique()),
+        dates=replay,
+        actions={a: int(n) for a, n in d["action"].value_counts().items()},
+        ceiling=result.ceiling(),
+        rule_agreement=float((d["rule"] == d["action"]).mean()) if len(d) else 0.0,
+        styles=result.styles_frame(),
+        keys=keys,
+    )
+
+
+def import_decision_file(lake: Lake, path: str | Path, *, strict: bool = False) -> ImportResult:
+    """Import a firm's own decisions from a CSV (see :func:`rebalancer.model.import_decisions`)."""
+    return import_decisions(lake, path, strict=strict)
