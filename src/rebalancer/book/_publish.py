@@ -1,8 +1,10 @@
 """Publish a book whole or not at all.
 
 A run takes the lake's book lock, writes every table under a fresh version
-(``_book/versions/<version>/<table>/part-NNNNN.parquet``: keys are deterministic within a
-version, so a retried write overwrites), then switches the book in three steps:
+(``_book/versions/<version>/<table>/part-NNNNN.parquet``, or ``<table>/shard=NNNN/
+part-00000.parquet`` for a sharded book, :mod:`rebalancer.book._shards`: keys are
+deterministic within a version, so a retried write overwrites), then switches the book in
+three steps (the manifest records the shard count):
 
 1. the manifest is re-written with ``switching_to=<version>`` (readers still use the old one);
 2. each table's Athena symlink list ``_book/athena/<table>/symlink.txt`` is rewritten;
@@ -113,22 +115,37 @@ class BookPublication:
 
     def write(self, table: str, frame: pd.DataFrame, name: str) -> str:
         """Validate ``frame`` against the table schema and put it at its versioned key."""
-        if self._lock is None:
-            raise RuntimeError("BookPublication.write outside its `with` block")
         schema = get_schema(table)
-        rows = schema.validate(frame)
         if schema.partitioned:
             raise ConfigError(f"{table} is partitioned: a book holds unpartitioned tables only")
-        sink = pa.BufferOutputStream()
-        pq.write_table(rows, sink, compression=COMPRESSION)
-        key = f"{version_prefix(self.version)}{schema.name}/{name}.parquet"
-        self.blobs.put(key, sink.getvalue().to_pybytes())
-        self.objects.setdefault(schema.name, []).append(key)
-        self.rows[schema.name] = self.rows.get(schema.name, 0) + rows.num_rows
-        self._lock.refresh()
+        return self.write_rows(table, schema.validate(frame), f"{name}.parquet")
+
+    def write_rows(
+        self, table: str, rows: pa.Table, name: str, *, row_group_size: int | None = None
+    ) -> str:
+        """Put validated rows at ``<version>/<table>/<name>`` (``name`` may hold a Hive
+        directory, ``shard=0007/part-00000.parquet``) and list the object in the manifest."""
+        key = f"{version_prefix(self.version)}{get_schema(table).name}/{name}"
+        self.put_rows(key, rows, row_group_size=row_group_size)
+        self.objects.setdefault(table, []).append(key)
+        self.rows[table] = self.rows.get(table, 0) + rows.num_rows
         return self.blobs.uri(key)
 
-    def publish(self, *, as_of: str | None, accounts: int, chunks: int) -> Published:
+    def put_rows(self, key: str, rows: pa.Table, *, row_group_size: int | None = None) -> None:
+        """Put rows as Parquet at a lake-relative key of this version (not listed in the
+        manifest: staging and index objects); refreshes the lock."""
+        if self._lock is None:
+            raise RuntimeError("BookPublication.write outside its `with` block")
+        if not key.startswith(version_prefix(self.version)):
+            raise ConfigError(f"{key} is outside book version {self.version}")
+        sink = pa.BufferOutputStream()
+        pq.write_table(rows, sink, compression=COMPRESSION, row_group_size=row_group_size)
+        self.blobs.put(key, sink.getvalue().to_pybytes())
+        self._lock.refresh()
+
+    def publish(
+        self, *, as_of: str | None, accounts: int, chunks: int, shards: int = 0
+    ) -> Published:
         """Switch readers to this version (see the module docstring), then clean up."""
         if self._lock is None:
             raise RuntimeError("BookPublication.publish outside its `with` block")
@@ -159,6 +176,7 @@ class BookPublication:
             chunks=chunks,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             previous=previous,
+            shards=shards,
         )
         self.blobs.put(MANIFEST_KEY, manifest.to_bytes())
         self._published = True

@@ -67,6 +67,8 @@ class BookManifest:
     previous: str | None = None
     switching_to: str | None = None
     format: int = MANIFEST_FORMAT
+    #: Household shards of the book tables (0: unsharded; see :mod:`rebalancer.book._shards`).
+    shards: int = 0
 
     def to_bytes(self) -> bytes:
         """Canonical JSON (sorted keys): equal manifests are equal bytes."""

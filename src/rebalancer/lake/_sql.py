@@ -8,6 +8,8 @@ a test in ``tests/lake/test_athena_sql.py``:
 - ``format_datetime(ts, 'yyyy-MM-dd')`` takes a Joda pattern; DuckDB has ``strftime``.
 - Integer division truncates in Trino (``7/2`` is 3, ``-7/2`` is -3): the local connection
   runs with DuckDB's ``integer_division`` setting, which does the same (see ``_local.py``).
+- ``from_base(hex, 16)`` (the household shard expression) has no DuckDB twin: a cast of
+  ``'0x' || hex`` to BIGINT.
 - Known gap: ``date_add('day', n, <date>)`` returns a timestamp on DuckDB (a date on Athena).
 
 The same parse is the read-only guard on both backends: one SELECT, no ``SELECT ... INTO``,
@@ -87,6 +89,10 @@ def joda_to_strftime(pattern: str) -> str:
 
 
 def _rewrite(node: exp.Expression) -> exp.Expression:
+    if isinstance(node, exp.FromBase) and node.expression.sql() == "16":
+        # from_base(hex, 16): DuckDB has no from_base; it casts a '0x...' string instead.
+        text = exp.DPipe(this=exp.Literal.string("0x"), expression=node.this)
+        return exp.Cast(this=text, to=exp.DataType.build("BIGINT"))
     if isinstance(node, exp.DateDiff):
         unit = node.args.get("unit")
         unit_name = unit.name.lower() if unit is not None else "day"

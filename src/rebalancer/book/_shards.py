@@ -1,0 +1,304 @@
+"""Household shards: the book's physical unit smaller than a table.
+
+A sharded book version stores each household-keyed table (``clients``, ``accounts``,
+``holdings``, ``tax_lots``, ``restrictions``, ``transactions``) as one object per shard,
+``_book/versions/<v>/<table>/shard=NNNN/part-00000.parquet``, where
+
+    shard = first 32 bits of md5(utf8(household key)), big-endian, mod S
+
+and the household key is ``household_id`` (an account without one is a household of its own,
+keyed by its ``account_id``). The same expression in Athena (Trino) SQL, which the local lake
+runs on DuckDB through its transpiler (:func:`shard_sql`)::
+
+    from_base(substr(to_hex(md5(to_utf8(household_id))), 1, 8), 16) % S
+
+A household never straddles shards; rows within a shard are sorted by household key (then by
+their order in the book), in row groups of :data:`ROW_GROUP_ROWS` rows, so a reader can skip to
+one household by Parquet statistics. Every (table, shard) object exists, empty or not, so the
+keys are a function of the version and the shard alone.
+
+S follows the book size (:func:`shards_for`): a book of fewer than
+:data:`MIN_SHARDED_ACCOUNTS` accounts stays unsharded (it fits in memory whole, and its
+layout is the chunked one), a larger one gets ``ceil(accounts / ACCOUNTS_PER_SHARD)`` shards.
+S is recorded in the book manifest (``shards``; 0 = unsharded); the manifest also lists every
+shard object, so whole-table reads, the DuckDB views and Athena's symlink lists read a sharded
+book unchanged.
+
+An account index, ``_book/versions/<v>/_account_index/shard=NNNN/part-00000.parquet``
+(``account_id, household_id, shard``, placed by the same hash of the *account* id), takes a
+single-account read to its household's shard with two object reads and no SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from rebalancer.errors import ConfigError, NotFoundError
+from rebalancer.lake import get_schema
+from rebalancer.lake._manifest import (
+    BlobStore,
+    BookManifest,
+    book_snapshot,
+    current_manifest,
+    version_prefix,
+)
+
+if TYPE_CHECKING:
+    from rebalancer.book._tables import BookTables
+    from rebalancer.lake import Lake
+
+#: Target accounts per shard (about 4 MB of Parquet and 60 MB in memory per shard).
+ACCOUNTS_PER_SHARD = 10_000
+#: Books smaller than this stay unsharded.
+MIN_SHARDED_ACCOUNTS = 2 * ACCOUNTS_PER_SHARD
+#: Four digits in ``shard=NNNN``.
+MAX_SHARDS = 9_999
+#: Rows per Parquet row group in a shard object (the unit a reader skips by statistics).
+ROW_GROUP_ROWS = 2_048
+#: Household-keyed tables, written one object per shard.
+SHARDED_TABLES: tuple[str, ...] = (
+    "clients",
+    "accounts",
+    "holdings",
+    "tax_lots",
+    "restrictions",
+    "transactions",
+)
+#: Per-shard tables a batch or a household read needs (``clients`` is not read by the engine).
+ENGINE_SHARD_TABLES: tuple[str, ...] = SHARDED_TABLES[1:]
+ACCOUNT_INDEX = "_account_index"
+SHARD_OBJECT = "part-00000"
+HASH_NAME = "md5-32"
+
+
+# ---------------------------------------------------------------------------- the hash
+def shards_for(n_accounts: int) -> int:
+    """The documented rule: 0 (unsharded) below :data:`MIN_SHARDED_ACCOUNTS` accounts, else
+    ``ceil(n_accounts / ACCOUNTS_PER_SHARD)`` capped at :data:`MAX_SHARDS`."""
+    if n_accounts < MIN_SHARDED_ACCOUNTS:
+        return 0
+    return min(MAX_SHARDS, math.ceil(n_accounts / ACCOUNTS_PER_SHARD))
+
+
+def check_shards(shards: int) -> int:
+    """A shard count a book may have (1 .. :data:`MAX_SHARDS`)."""
+    if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= MAX_SHARDS:
+        raise ConfigError(f"shards must be between 1 and {MAX_SHARDS}, got {shards!r}")
+    return shards
+
+
+def stable_hash(key: str) -> int:
+    """The first 32 bits of md5(utf8(key)) as an unsigned big-endian integer."""
+    return int.from_bytes(hashlib.md5(key.encode("utf-8"), usedforsecurity=False).digest()[:4])
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard of one household (or account, for the account index) key."""
+    return stable_hash(key) % shards
+
+
+def shards_of(keys: Iterable[str], shards: int) -> np.ndarray:
+    """:func:`shard_of` for many keys (int32 array)."""
+    return np.fromiter((stable_hash(k) % shards for k in keys), dtype=np.int32)
+
+
+def shard_sql(column: str, shards: int) -> str:
+    """The shard expression in Athena SQL (runs locally through the DuckDB transpiler).
+
+    ``column`` is a column name or expression of the query, never a value: values go through
+    ``Lake.query(params=...)``, e.g. ``shard_sql(':household', 16)``.
+    """
+    return f"from_base(substr(to_hex(md5(to_utf8({column}))), 1, 8), 16) % {int(shards)}"
+
+
+# ---------------------------------------------------------------------------- keys
+def shard_name(shard: int) -> str:
+    """The Hive-style directory of one shard."""
+    return f"shard={shard:04d}"
+
+
+def shard_key(version: str, table: str, shard: int) -> str:
+    """Lake-relative key of ``table``'s object in ``shard`` of book ``version``."""
+    return f"{version_prefix(version)}{table}/{shard_name(shard)}/{SHARD_OBJECT}.parquet"
+
+
+def household_keys(frame: pd.DataFrame, household_of: dict[str, str] | None = None) -> pd.Series:
+    """Each row's household key: its ``household_id``, else its account's household (from
+    ``household_of``), else its ``account_id``."""
+    key = pd.Series([None] * len(frame), index=frame.index, dtype=object)
+    if "household_id" in frame.columns:
+        hh = frame["household_id"]
+        key = hh.astype(object).where(hh.notna(), None)
+    if "account_id" in frame.columns:
+        account = frame["account_id"].astype(object)
+        if household_of is not None:
+            key = key.where(key.notna(), account.map(household_of))
+        key = key.where(key.notna(), account)
+    return key.astype(str)
+
+
+def account_households(accounts: pd.DataFrame) -> dict[str, str]:
+    """``{account_id: household key}`` of an accounts frame."""
+    ids = accounts["account_id"].astype(str)
+    return dict(zip(ids, household_keys(accounts), strict=True))
+
+
+@dataclass(frozen=True)
+class Placed:
+    """Rows of one table with their household key and shard (for the sharded writer)."""
+
+    rows: pa.Table
+    key: np.ndarray
+    shard: np.ndarray
+
+
+def place(table: str, frame: pd.DataFrame, shards: int, household_of: dict[str, str]) -> Placed:
+    """Validate ``frame`` against its schema and give every row its key and shard."""
+    rows = get_schema(table).validate(frame)
+    key = household_keys(frame.reset_index(drop=True), household_of).to_numpy(dtype=object)
+    return Placed(rows, key, shards_of(key, shards))
+
+
+def index_rows(accounts: pd.DataFrame, shards: int) -> Placed:
+    """The account index rows of an accounts frame, placed by the hash of the account id."""
+    ids = accounts["account_id"].astype(str).to_numpy(dtype=object)
+    household = shards_of(household_keys(accounts), shards)
+    rows = pa.table(
+        {
+            "account_id": pa.array(ids, type=pa.string()),
+            "household_id": pa.array(
+                accounts["household_id"].astype(object).where(accounts["household_id"].notna()),
+                type=pa.string(),
+            ),
+            "shard": pa.array(household, type=pa.int32()),
+        }
+    )
+    return Placed(rows, ids, shards_of(ids, shards))
+
+
+# ---------------------------------------------------------------------------- reading
+def parquet_bytes(rows: pa.Table) -> bytes:
+    """A shard object's bytes: zstd, small row groups (statistics per group)."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(rows, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _read_object(
+    blobs: BlobStore, key: str, table: str, filters: list[tuple[str, str, object]] | None = None
+) -> pd.DataFrame:
+    """One object read whole (one GET on S3), rows filtered by Parquet statistics first."""
+    data = blobs.get(key)
+    if data is None:
+        raise FileNotFoundError(blobs.uri(key))
+    schema = get_schema(table).arrow_schema()
+    rows = pq.read_table(pa.BufferReader(data), filters=filters, schema=schema)
+    return rows.to_pandas()
+
+
+def sharded_manifest(lake: Lake) -> BookManifest | None:
+    """The current book manifest if the book is sharded (``None`` otherwise)."""
+    blobs = getattr(lake, "blobs", None)
+    if blobs is None:
+        return None
+    manifest = current_manifest(blobs)
+    return manifest if manifest is not None and manifest.shards > 0 else None
+
+
+def read_shard(lake: Lake, shard: int, manifest: BookManifest | None = None) -> BookTables:
+    """One shard of a sharded book as a :class:`BookTables` (with the whole model and
+    securities tables): what a batch worker rebalances."""
+    from rebalancer.book._tables import BookTables
+
+    with book_snapshot(lake.blobs) as pinned:  # type: ignore[attr-defined]
+        book = manifest or pinned
+        if book is None or book.shards <= 0:
+            raise ConfigError("the published book is not sharded")
+        if not 0 <= shard < book.shards:
+            raise ConfigError(f"shard must be between 0 and {book.shards - 1}, got {shard}")
+        blobs: BlobStore = lake.blobs  # type: ignore[attr-defined]
+        frames = {
+            t: _read_object(blobs, shard_key(book.version, t, shard), t)
+            for t in ENGINE_SHARD_TABLES
+        }
+        return BookTables.from_frames(
+            **frames,
+            model_portfolios=lake.read("model_portfolios"),
+            securities=lake.read("securities"),
+        )
+
+
+def read_household(lake: Lake, account_id: str) -> BookTables:
+    """The household of ``account_id`` read from its shard objects alone: the account index
+    object, then one object per table (Parquet statistics skip to the household), the model
+    portfolios and securities; no SQL. An unsharded book reads through
+    :meth:`BookTables.from_lake`. Raises :class:`NotFoundError` for an unknown account."""
+    from rebalancer.book._tables import BookTables, empty_table
+
+    blobs: BlobStore | None = getattr(lake, "blobs", None)
+    if blobs is None:
+        return BookTables.from_lake(lake, household_of=account_id)
+    with book_snapshot(blobs) as manifest:
+        if manifest is None or manifest.shards <= 0:
+            return BookTables.from_lake(lake, household_of=account_id)
+        s = manifest.shards
+        index = _read_object_index(blobs, manifest, account_id)
+        if index.empty:
+            raise NotFoundError(f"account {account_id} not found in the accounts table")
+        household, shard = index.loc[0, "household_id"], int(index.loc[0, "shard"])
+        if not 0 <= shard < s:
+            raise NotFoundError(f"account {account_id}: corrupt account index (shard {shard})")
+
+        def obj(table: str, filters: list[tuple[str, str, object]]) -> pd.DataFrame:
+            return _read_object(blobs, shard_key(manifest.version, table, shard), table, filters)
+
+        if pd.isna(household):
+            accounts = obj("accounts", [("account_id", "=", account_id)])
+        else:
+            accounts = obj("accounts", [("household_id", "=", str(household))])
+        ids = sorted(accounts["account_id"].astype(str).unique())
+        if not ids:
+            raise NotFoundError(f"account {account_id} not found in the accounts table")
+        by_account = {t: obj(t, [("account_id", "in", ids)]) for t in ENGINE_SHARD_TABLES[1:4]}
+        transactions = (
+            empty_table("transactions")
+            if pd.isna(household)
+            else obj("transactions", [("household_id", "=", str(household))])
+        )
+        models = lake.read("model_portfolios")
+        wanted = set(accounts["model_id"].dropna().astype(str))
+        return BookTables.from_frames(
+            accounts=accounts,
+            model_portfolios=models[models["model_id"].astype(str).isin(wanted)],
+            transactions=transactions,
+            securities=lake.read("securities"),
+            **by_account,
+        )
+
+
+def _read_object_index(blobs: BlobStore, manifest: BookManifest, account_id: str) -> pd.DataFrame:
+    key = shard_key(manifest.version, ACCOUNT_INDEX, shard_of(account_id, manifest.shards))
+    data = blobs.get(key)
+    if data is None:
+        raise FileNotFoundError(blobs.uri(key))
+    rows = pq.read_table(pa.BufferReader(data), filters=[("account_id", "=", account_id)])
+    return rows.to_pandas()
+
+
+def shard_symbols(lake: Lake, shard: int, manifest: BookManifest) -> set[str]:
+    """Symbols one shard holds (its ``holdings.symbol`` column alone)."""
+    data = lake.blobs.get(shard_key(manifest.version, "holdings", shard))  # type: ignore[attr-defined]
+    if data is None:
+        raise FileNotFoundError(shard_key(manifest.version, "holdings", shard))
+    column = pq.read_table(pa.BufferReader(data), columns=["symbol"])["symbol"]
+    return {str(s) for s in pc.unique(column).to_pylist() if s is not None}
