@@ -94,16 +94,16 @@ def test_model_and_backtests_say_what_is_missing(
         assert any("No backtests to show" in i.value for i in at.info)
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("view", PAGES)
 def test_empty_lake_every_page_explains(
-    page: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    view: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    at = app_on(tmp_path / "empty", monkeypatch, page, account_id="A1")
+    at = app_on(tmp_path / "empty", monkeypatch, view, account_id="A1")
     said = [m.value for m in (*at.info, *at.error, *at.caption)]
     assert said, "an empty lake must say something"
-    if page == "views/book.py":
+    if view == "views/book.py":
         assert any("no accounts yet" in s for s in said)
-    if page == "views/account.py":
+    if view == "views/account.py":
         assert any("not found" in s for s in said)
 
 
