@@ -11,6 +11,7 @@ One module per verb group, each registering its commands on the one typer ``app`
 ``serve``                 serve
 ``demo``                  demo
 ``model``                 decisions import / simulate, train, models list / show / promote
+``dashboard``             dashboard (Streamlit)
 ========================  ================================================
 
 A new group (model, backtest, dashboard) is a new module imported below.
@@ -21,11 +22,11 @@ from __future__ import annotations
 # isort: off
 # Registration order is the order of ``rebalancer --help``.
 from rebalancer.cli._app import app, run, settings, state
-from rebalancer.cli import lake, market, demo, serve, book, recommend, model
+from rebalancer.cli import lake, market, demo, serve, book, recommend, model, dashboard
 
 # isort: on
 
 __all__ = [
-    "app", "book", "demo", "lake", "market", "model", "recommend", "run", "serve", "settings",
-    "state",
+    "app", "book", "dashboard", "demo", "lake", "market", "model", "recommend", "run", "serve",
+    "settings", "state",
 ]  # fmt: skip
