@@ -85,10 +85,8 @@ def test_model_and_backtests_say_what_is_missing(
     dash_lake, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]
     lake, _ = dash_lake
-    model = reports.model_status(lake)
     at = app_on(lake.root, monkeypatch, "views/model.py")
-    if not model.ready:
-        assert any("No model to show" in i.value for i in at.info)
+    assert any("No model to show: no model registered" in i.value for i in at.info)
     at = app_on(lake.root, monkeypatch, "views/backtests.py")
     if not reports.backtest_results(lake).ready:
         assert any("No backtests to show" in i.value for i in at.info)

@@ -1,8 +1,13 @@
-"""Model: the registered model (version, metrics) once the model issue lands; until then it
-says what is missing, and shows the decisions recorded so far (the model's labels)."""
+"""Model: the current model's version, metrics against the baselines, confusion matrix and
+calibration (from its metadata) once one is registered; until then it says what is missing.
+Also the decisions recorded so far (the model's labels)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from dashboard import _data
@@ -11,11 +16,50 @@ from rebalancer.usecases import reports
 st.title("Model")
 lake = _data.connection().lake
 status = _data.attempt(lambda: reports.model_status(lake), "Reading the model")
-if status is not None:
-    if status.ready:
-        st.json(status.info)
-    else:
-        st.info(f"No model to show: {status.missing}.")
+if status is not None and not status.ready:
+    st.info(f"No model to show: {status.missing}.")
+elif status is not None:
+    meta: dict[str, Any] = status.info
+    metrics: dict[str, Any] = meta.get("metrics") or {}
+    cols = st.columns(4)
+    cols[0].metric("Version", str(meta.get("version", "?")))
+    for col, key in zip(cols[1:], ("macro_f1", "accuracy", "ece"), strict=True):
+        if key in metrics:
+            col.metric(key, f"{float(metrics[key]):.3f}")
+    evaluation: dict[str, Any] = meta.get("evaluation") or {}
+    baselines = {
+        name: report
+        for name, report in evaluation.items()
+        if isinstance(report, dict) and "macro_f1" in report
+    }
+    if baselines:
+        st.subheader("Against the baselines (held-out rows)")
+        st.dataframe(
+            pd.DataFrame(
+                [{"predictor": k, "macro_f1": v["macro_f1"], "accuracy": v.get("accuracy")}
+                 for k, v in baselines.items()]
+            ),
+            hide_index=True,
+        )  # fmt: skip
+    classes = list(meta.get("classes") or ["SELL", "HOLD", "BUY"])
+    confusion = (evaluation.get("model") or {}).get("confusion")
+    left, right = st.columns(2)
+    if confusion:
+        left.subheader("Confusion matrix")
+        left.plotly_chart(
+            px.imshow(confusion, x=classes, y=classes, text_auto=True,
+                      labels={"x": "predicted", "y": "decided", "color": "rows"}),
+        )  # fmt: skip
+    curve = (evaluation.get("calibration") or {}).get("reliability")
+    if curve:
+        right.subheader("Calibration")
+        right.plotly_chart(
+            px.line(pd.DataFrame(curve), x="confidence", y="accuracy", markers=True,
+                    range_x=[0, 1], range_y=[0, 1]),
+        )  # fmt: skip
+    with st.expander("Metadata"):
+        st.json(meta)
+
 st.subheader("Decisions recorded (labels)")
 decided = _data.attempt(lambda: reports.decisions_summary(lake), "Reading decisions")
 if decided is not None:
