@@ -124,9 +124,14 @@ def auth_configured() -> bool:
     return _has_secret("auth")
 
 
+def logged_in() -> bool:
+    """True when an OIDC user is signed in (``st.user`` lacks the key outside a server)."""
+    return bool(st.user.get("is_logged_in", False))
+
+
 def approver() -> str:
     """Who is deciding: the logged-in user's e-mail (or name), else the OS user."""
-    if auth_configured() and st.user.is_logged_in:
+    if auth_configured() and logged_in():
         for key in ("email", "name", "sub"):
             value = st.user.get(key)
             if value:

@@ -19,7 +19,7 @@ from dashboard import _data  # noqa: E402
 st.set_page_config(page_title="Rebalancer", page_icon=":material/balance:", layout="wide")
 
 if _data.auth_configured():
-    if not st.user.is_logged_in:
+    if not _data.logged_in():
         st.title("Rebalancer")
         st.write("Sign in to see the book and approve trades.")
         st.button("Log in", on_click=st.login, type="primary")

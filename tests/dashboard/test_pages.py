@@ -34,7 +34,7 @@ def test_book_page(dash_lake, monkeypatch: pytest.MonkeyPatch) -> None:  # type:
     at.toggle(key="filter_outside").set_value(False).run()
     assert len(at.dataframe[0].value) == 60
     first = table.iloc[0]
-    at.selectbox(key="filter_household_id").set_value(first["household_id"]).run()
+    at.text_input(key="filter_household_id").input(first["household_id"]).run()
     assert set(at.dataframe[0].value["household_id"]) == {first["household_id"]}
 
 
@@ -150,3 +150,29 @@ def test_what_if_with_the_api_down(dash_lake, monkeypatch: pytest.MonkeyPatch) -
     next(b for b in at.button if b.label == "Re-ask").click().run()
     assert not at.exception
     assert any("ConnectError" in e.value for e in at.error), [e.value for e in at.error]
+
+
+def test_oidc_configured_gates_every_page(dash_lake, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.conftest import APP
+
+    monkeypatch.setenv("REBALANCER_LAKE", str(dash_lake[0].root))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "s" * 32,
+        "client_id": "id", "client_secret": "secret",
+        "server_metadata_url": "https://issuer.example.com/.well-known/openid-configuration",
+    }  # fmt: skip
+    at.run()
+    assert not at.exception
+    assert [b.label for b in at.button] == ["Log in"]
+    assert not at.metric and not at.dataframe  # nothing of the book before a login
+
+
+def test_no_login_says_local(dash_lake, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    at = app_on(dash_lake[0].root, monkeypatch)
+    assert any(
+        f"local, no login (decisions recorded as {getpass.getuser()})" in c.value
+        for c in at.sidebar.caption
+    )

@@ -10,6 +10,9 @@ import streamlit as st
 from dashboard import _data
 from dashboard._format import age, money, pct
 
+#: Rows the attention table shows (the browser would choke on a whole large book).
+MAX_ROWS = 1_000
+
 st.title("Book")
 conn = _data.connection()
 report = _data.attempt(lambda: _data.book_report(conn.lake.root, conn.lake), "Reading the book")
@@ -70,7 +73,8 @@ def _choice(column: str, label: str, where: st.delta_generator.DeltaGenerator) -
 
 f1, f2, f3, f4, f5 = st.columns(5)
 advisor = _choice("advisor_id", "Advisor", f1)
-household = _choice("household_id", "Household", f2)
+# Households are many (one per client or two): typed, not picked from a list.
+household = f2.text_input("Household", key="filter_household_id").strip() or None
 account_type = _choice("account_type", "Account type", f3)
 model = _choice("model_id", "Model", f4)
 outside = f5.toggle("Outside bands only", value=True, key="filter_outside")
@@ -78,7 +82,11 @@ table = report.attention(
     advisor_id=advisor, household_id=household, account_type=account_type, model_id=model,
     only_outside_bands=outside,
 )  # fmt: skip
-st.caption(f"{len(table):,} accounts")
+st.caption(
+    f"{len(table):,} accounts"
+    + (f" (the {MAX_ROWS:,} with the largest drift shown)" if len(table) > MAX_ROWS else "")
+)
+table = table.head(MAX_ROWS)
 shown = pd.DataFrame(
     {
         "open": "account?account_id=" + table["account_id"].astype(str),
