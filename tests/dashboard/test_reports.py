@@ -143,6 +143,21 @@ def test_market_freshness_and_rejects(lake_copy: LocalLake, dash_lake) -> None: 
     assert fresh.age == pd.Timestamp("2023-01-01", tz="UTC") - pd.Timestamp(
         bars["ingested_at"].max(), tz="UTC"
     )
+    assert fresh.latest_slot is None  # daily backfill only
+    day = pd.Timestamp(bars["ts"].max()).normalize()
+    live = bars[bars["ts"] == bars["ts"].max()].assign(
+        interval="5m", ts=day + pd.Timedelta("15:05:00"), ingested_at=day + pd.Timedelta("15:10:00")
+    )
+    lake_copy.write("market_prices", live.iloc[:3], name="slot-1505")
+    lake_copy.write("market_prices", live.iloc[:3].assign(ts=day + pd.Timedelta("15:00:00")),
+                    name="slot-1500")  # fmt: skip
+    fresh = reports.market_freshness(lake_copy)
+    assert fresh.latest_slot == "slot-1505"
+    five = fresh.intervals.set_index("interval").loc["5m"]
+    assert (five["bars"], five["symbols"]) == (6, 3)
+    assert five["last_bar"] == day + pd.Timedelta("15:05:00")
+    lake_copy.write("market_prices", live.iloc[:3], name="compacted")
+    assert reports.market_freshness(lake_copy).latest_slot == "compacted"
     assert reports.latest_rejects(lake_copy).day is None
     rejects = pd.DataFrame(
         {"table_name": "market_prices", "symbol": ["AAA", "AAA", "BBB"],

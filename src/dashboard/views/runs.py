@@ -17,10 +17,12 @@ if runs is None:
 if runs.empty:
     st.info("No recommendation runs yet: run `rebalancer recommend --all`.")
     st.stop()
+money = st.column_config.NumberColumn(format="dollar")
 st.dataframe(
     runs[["run_id", "as_of", "accounts_traded", "trades", "turnover", "est_tax", "cost",
           "engine_version", "model_version"]],
     hide_index=True,
+    column_config={"turnover": money, "est_tax": money, "cost": money},
 )  # fmt: skip
 
 run_id = st.selectbox("Run", runs["run_id"].astype(str).tolist())

@@ -425,7 +425,7 @@ def run_violations(lake: Lake, run_id: str) -> AuditResult:
 @dataclass(frozen=True)
 class Freshness:
     """The newest day of market data: per interval its last bar and ingest time, and the
-    newest live slot object."""
+    newest live slot object (``slot-HHMM``; ``compacted`` once the day's slots were merged)."""
 
     day: str | None
     intervals: pd.DataFrame
@@ -446,17 +446,20 @@ def market_freshness(lake: Lake, *, now: datetime | None = None) -> Freshness:
         return Freshness(None, pd.DataFrame(), None, None)
     day = days[-1]
     intervals = lake.query(report_sql("latest_slot"), params={"day": day})
-    slots = sorted(
+    names = [
         k.rsplit("/", 1)[-1].removesuffix(".parquet")
         for k in lake.list_objects("market_prices")
-        if partition_of(k) == day and k.rsplit("/", 1)[-1].startswith("slot-")
-    )
+        if partition_of(k) == day
+    ]
+    slots = sorted(n for n in names if n.startswith("slot-"))
+    # A compaction supersedes the day's slots: the listing then shows only its object.
+    latest = slots[-1] if slots else ("compacted" if "compacted" in names else None)
     age = None
     if len(intervals) and intervals["last_ingested"].notna().any():
         last = pd.Timestamp(intervals["last_ingested"].max())
         last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")
         age = pd.Timestamp(now or datetime.now(UTC)) - last
-    return Freshness(day, intervals, slots[-1] if slots else None, age)
+    return Freshness(day, intervals, latest, age)
 
 
 @dataclass(frozen=True)
