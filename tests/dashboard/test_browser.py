@@ -115,7 +115,7 @@ def test_every_page_in_chromium(dashboard_url: str, lake_copy, dash_lake, tmp_pa
             visit("model", "Decisions recorded")
             shot("model")
             visit("backtests", "Backtests")
-            if not reports.backtest_results(lake_copy).ready:
+            if not reports.backtest_runs(lake_copy).ready:
                 expect(page.get_by_text("No backtests to show")).to_be_visible()
             shot("backtests")
         finally:

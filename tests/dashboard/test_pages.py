@@ -88,7 +88,7 @@ def test_model_and_backtests_say_what_is_missing(
     at = app_on(lake.root, monkeypatch, "views/model.py")
     assert any("No model to show: no model registered" in i.value for i in at.info)
     at = app_on(lake.root, monkeypatch, "views/backtests.py")
-    if not reports.backtest_results(lake).ready:
+    if not reports.backtest_runs(lake).ready:
         assert any("No backtests to show" in i.value for i in at.info)
 
 
@@ -176,3 +176,43 @@ def test_no_login_says_local(dash_lake, monkeypatch: pytest.MonkeyPatch) -> None
         f"local, no login (decisions recorded as {getpass.getuser()})" in c.value
         for c in at.sidebar.caption
     )
+
+
+def _has_backtests_schema() -> bool:
+    from rebalancer.errors import UnknownTableError
+    from rebalancer.lake import get_schema
+
+    try:
+        get_schema("backtests")
+    except UnknownTableError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_backtests_schema(), reason="schemas/backtests.json not landed")
+def test_backtests_page_compares_policies(lake_copy, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    from tests.conftest import sample_frame
+
+    days = pd.date_range("2020-01-01", periods=5, freq="D")
+    rows = []
+    for run_id, policy, final in (("r-never", "never", 1.30), ("r-cal", "calendar:90", 1.25)):
+        frame = sample_frame("backtests", rows=len(days), seed=len(rows))
+        frame = frame.assign(**{c: frame[c].iloc[0] for c in frame.columns})  # run-level values
+        frame = frame.assign(
+            run_id=run_id, policy=policy, symbols="SPY,AGG", account_type="ira",
+            created_at=pd.Timestamp("2024-01-01"), period_start=days[0], period_end=days[-1],
+            day=days, equity=[1.0, 1.1, 1.2, 1.25, final], final_value=final,
+        )  # fmt: skip
+        rows.append(frame)
+    lake_copy.write("backtests", pd.concat(rows, ignore_index=True))
+    runs = reports.backtest_runs(lake_copy)
+    assert runs.ready
+    assert sorted(runs.frame["run_id"]) == ["r-cal", "r-never"]
+    assert reports.comparison_set(runs.frame) == list(runs.frame["run_id"])
+    at = app_on(lake_copy.root, monkeypatch, "views/backtests.py")
+    assert any("2 backtest runs" in c.value for c in at.caption)
+    table = at.dataframe[0].value.set_index("run_id")
+    assert table.loc["r-never", "final_value"] == pytest.approx(1.30)
+    assert at.subheader[0].value.startswith("Policies on SPY,AGG (ira, 2020-01-01 to 2020-01-05)")

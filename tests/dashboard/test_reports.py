@@ -181,7 +181,7 @@ def test_empty_lake_reports_say_so(tmp_path: Path) -> None:
     assert reports.run_trades(empty, None).empty
     with pytest.raises(NotFoundError):
         reports.account_report(empty, "A1")
-    assert not reports.backtest_results(empty).ready
+    assert not reports.backtest_runs(empty).ready
 
 
 def test_model_status_says_no_model_is_registered(dash_lake) -> None:  # type: ignore[no-untyped-def]

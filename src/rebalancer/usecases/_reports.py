@@ -613,16 +613,33 @@ def model_status(lake: Lake) -> Availability:
     return Availability(True, "", info=dict(info))
 
 
-def backtest_results(lake: Lake, *, limit: int = 5_000) -> Availability:
-    """Rows of the ``backtests`` table, once its schema and results exist."""
+def backtest_runs(lake: Lake, *, limit: int = 500) -> Availability:
+    """One row per backtest run with its metrics, once the backtests issue writes results."""
     try:
         get_schema("backtests")
     except UnknownTableError:
         return Availability(False, "no backtests table yet: the backtests have not landed")
     if not has_tables(lake, "backtests"):
         return Availability(False, "no backtests in the lake: run `rebalancer backtest`")
-    rows = lake.query("SELECT * FROM backtests LIMIT :limit", params={"limit": int(limit)})
+    rows = lake.query(report_sql("backtest_runs"), params={"limit": int(limit)})
     return Availability(True, "", frame=rows)
+
+
+def comparison_set(runs: pd.DataFrame) -> list[str]:
+    """The runs comparable with the newest: same symbols, account type and period."""
+    if runs.empty:
+        return []
+    keys = ["symbols", "account_type", "period_start", "period_end"]
+    newest = runs.iloc[0]
+    same = (runs[keys] == newest[keys]).all(axis=1)
+    return [str(r) for r in runs.loc[same, "run_id"]]
+
+
+def backtest_curves(lake: Lake, run_ids: list[str]) -> pd.DataFrame:
+    """Daily equity, drift and the benchmark of the given runs."""
+    if not run_ids:
+        return pd.DataFrame(columns=["run_id", "policy", "day", "equity", "drift", "benchmark"])
+    return lake.query(report_sql("backtest_curves"), params={"run_ids": sorted(run_ids)})
 
 
 # ------------------------------------------------------------------ what-if
