@@ -38,7 +38,7 @@ market AS (
 ),
 acct AS (
   SELECT account_id, household_id, advisor_id, account_type, model_id, cash,
-         pending_cash_flow, last_rebalanced
+         pending_cash_flow, last_rebalanced, fractional_shares
   FROM accounts
   WHERE :household = '' OR household_id = :household
 ),
@@ -103,7 +103,7 @@ wash AS (
 ),
 base AS (
   SELECT a.account_id, a.household_id, a.advisor_id, v.symbol, a.account_type,
-         a.cash, a.pending_cash_flow, a.last_rebalanced,
+         a.cash, a.pending_cash_flow, a.last_rebalanced, a.fractional_shares,
          v.quantity, v.value, v.target, v.price,
          v.close_21, v.close_63, v.close_126, v.vol_20, v.vol_60, v.vol_120,
          i.invested + a.cash AS total,
@@ -124,7 +124,13 @@ base AS (
 weighted AS (
   SELECT b.*,
          CASE WHEN b.total > 0 THEN b.value / b.total END AS weight,
-         CASE WHEN b.total > 0 THEN b.cash / b.total END AS cash_share
+         CASE WHEN b.total > 0 THEN b.cash / b.total END AS cash_share,
+         -- after the pending cash flow lands (what the engine rebalances)
+         CASE WHEN b.total + b.pending_cash_flow > 0
+              THEN b.value / (b.total + b.pending_cash_flow) - b.target END AS drift_after_flow,
+         CASE WHEN b.total + b.pending_cash_flow > 0
+              THEN (b.cash + b.pending_cash_flow) / (b.total + b.pending_cash_flow)
+                   - b.cash_target END AS cash_gap_after_flow
   FROM base b
 )
 SELECT account_id, household_id, advisor_id, symbol,
@@ -141,8 +147,18 @@ SELECT account_id, household_id, advisor_id, symbol,
        cash_target,
        cash_share - cash_target AS cash_gap,
        CASE WHEN total > 0 THEN pending_cash_flow / total END AS flow_share,
+       drift_after_flow,
+       abs(drift_after_flow) / greatest(0.2 * target, 0.02) AS band_ratio_after_flow,
+       max(abs(drift_after_flow) / greatest(0.2 * target, 0.02))
+         OVER (PARTITION BY account_id) AS account_max_band_ratio_after_flow,
+       abs(cash_share - cash_target) / greatest(0.2 * cash_target, 0.02) AS cash_band_ratio,
+       cash_gap_after_flow,
+       abs(cash_gap_after_flow) / greatest(0.2 * cash_target, 0.02)
+         AS cash_band_ratio_after_flow,
        abs(weight - target) * total AS gap_usd,
        abs(weight - target) * total / greatest(:min_trade_value, 1.0) AS trade_vs_min,
+       CASE WHEN price > 0 THEN abs(weight - target) * total / price END AS gap_shares,
+       CASE WHEN fractional_shares THEN 1 ELSE 0 END AS fractional,
        ln(greatest(total, 1.0)) AS log_account_value,
        vol_20,
        vol_60,

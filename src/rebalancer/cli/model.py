@@ -89,5 +89,104 @@ def decisions_simulate(
     )
 
 
+def fmt(row: dict[str, object], key: str) -> str:
+    """A score to 3 decimals, or n/a."""
+    value = row.get(key)
+    return f"{value:.3f}" if isinstance(value, float | int) else "n/a"
+
+
 def _json(data: object) -> None:
     console.print_json(json.dumps(data, default=str))
+
+
+@app.command()
+def train(
+    seed: Annotated[int, typer.Option("--seed", help="Same seed and data, same model.")] = 7,
+    rounds: Annotated[
+        int, typer.Option("--rounds", min=1, help="Most boosting rounds (early stopping).")
+    ] = 500,
+    embargo_days: Annotated[
+        int, typer.Option("--embargo-days", min=0, help="Days between train and test dates.")
+    ] = 10,
+    threads: Annotated[int, typer.Option("--threads", min=1, help="XGBoost threads.")] = 1,
+    source: Annotated[
+        str, typer.Option("--source", help="Train on one source only (simulated|import|dashboard).")
+    ] = "",
+    promote: Annotated[
+        bool, typer.Option("--promote/--no-promote", help="Make it the current model.")
+    ] = True,
+) -> None:
+    """Train the advisor-action model on the lake's decisions, evaluate it on held-out
+    households and later dates, and register it under models/<version>/."""
+    from rebalancer.model import TrainConfig
+    from rebalancer.usecases._model import train_model
+
+    config = TrainConfig(
+        seed=seed, num_boost_round=rounds, embargo_days=embargo_days, nthread=threads
+    )
+    lake = open_lake()
+    with progress_bar() as bar:
+        task = bar.add_task("train", total=rounds)
+        meta = train_model(
+            lake,
+            config,
+            source=source,
+            promote=promote,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+        bar.update(task, completed=rounds)
+    m = meta["metrics"]
+    console.print(
+        f"model {meta['version']}{' (current)' if promote else ''}: "
+        f"{meta['training']['rows']:,} rows, {meta['training']['rounds']} rounds in "
+        f"{m['train_seconds']:.1f} s"
+    )
+    from rebalancer.model._report import comparison_table
+
+    console.print(comparison_table(meta["evaluation"]), markup=False, highlight=False)
+    console.print(f"expected calibration error {m['ece']:.4f}")
+
+
+models_app = typer.Typer(help="Registered models (models/<version>/).", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Registered model versions, oldest first; * marks the current one."""
+    from rebalancer.usecases._model import list_models
+
+    rows = list_models(open_lake())
+    if not rows:
+        console.print("no model registered: run `rebalancer train`")
+        return
+    for row in rows:
+        console.print(
+            f"{'*' if row['current'] else ' '} {row['version']}  rows {row['rows']:,}  "
+            f"macro-F1 {fmt(row, 'macro_f1')}  rule {fmt(row, 'rule_macro_f1')}  "
+            f"ceiling {fmt(row, 'ceiling_macro_f1')}  ECE {fmt(row, 'ece')}",
+            highlight=False,
+        )
+
+
+@models_app.command("show")
+def models_show(
+    version: Annotated[
+        str | None, typer.Argument(help="Version (default: the current model).")
+    ] = None,
+) -> None:
+    """One model's metadata as JSON."""
+    from rebalancer.usecases._model import get_model
+
+    _json(get_model(open_lake(), version))
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="Version to make current.")],
+) -> None:
+    """Make a registered version the current model (models/latest.json)."""
+    from rebalancer.usecases._model import promote_model
+
+    pointer = promote_model(open_lake(), version)
+    console.print(f"current model: {pointer['version']}")

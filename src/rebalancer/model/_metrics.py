@@ -64,11 +64,15 @@ def classification_report(
     }
 
 
-def calibration(y_true: np.ndarray, proba: np.ndarray, bins: int = 10) -> dict[str, Any]:
-    """Top-label calibration: the reliability curve (mean confidence vs accuracy per
-    confidence bin) and the expected calibration error (bin-size-weighted mean gap)."""
-    confidence = proba.max(axis=1)
-    correct = (proba.argmax(axis=1) == y_true).astype(float)
+def calibration(
+    y_true: np.ndarray, proba: np.ndarray, predicted: np.ndarray | None = None, bins: int = 10
+) -> dict[str, Any]:
+    """Calibration of the stated confidence (the probability of the predicted class, the top
+    label by default): the reliability curve (mean confidence vs accuracy per confidence bin)
+    and the expected calibration error (bin-size-weighted mean gap)."""
+    chosen = proba.argmax(axis=1) if predicted is None else np.asarray(predicted)
+    confidence = proba[np.arange(len(proba)), chosen]
+    correct = (chosen == y_true).astype(float)
     edges = np.linspace(0.0, 1.0, bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
     curve = []

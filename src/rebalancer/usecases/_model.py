@@ -6,6 +6,7 @@ entry points) call these; the logic is in :mod:`rebalancer.model`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -19,11 +20,20 @@ from rebalancer.lake import Lake
 from rebalancer.model import (
     ImportResult,
     SimulationConfig,
+    TrainConfig,
     import_decisions,
     replay_dates,
     simulate,
     write_simulation,
 )
+from rebalancer.model._registry import (
+    current_version,
+    list_versions,
+    model_metadata,
+    promote_version,
+    register,
+)
+from rebalancer.model._train import train, training_set
 
 Progress = Callable[[int, int], None]
 
@@ -113,3 +123,59 @@ def simulate_decisions(
 def import_decision_file(lake: Lake, path: str | Path, *, strict: bool = False) -> ImportResult:
     """Import a firm's own decisions from a CSV (see :func:`rebalancer.model.import_decisions`)."""
     return import_decisions(lake, path, strict=strict)
+
+
+def train_model(
+    lake: Lake,
+    config: TrainConfig | None = None,
+    *,
+    source: str = "",
+    promote: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Build the training set through ``Lake.query``, train, evaluate and register a model
+    version (promoted to current unless ``promote`` is false). Returns its metadata."""
+    data = training_set(lake, source=source)
+    trained = train(data, config, progress=progress)
+    digest = hashlib.sha256(
+        pd.util.hash_pandas_object(data.drop(columns=["note"]), index=False).to_numpy().tobytes()
+    ).hexdigest()
+    snapshot = {
+        "rows": len(data),
+        "sources": trained.sources,
+        "first_as_of": str(data["as_of"].min()),
+        "last_as_of": str(data["as_of"].max()),
+        "sha256": digest,
+        "query": "sql/features/training_set.sql",
+        "source_filter": source or "all",
+    }
+    return register(lake, trained, snapshot=snapshot, promote=promote)
+
+
+def list_models(lake: Lake) -> list[dict[str, Any]]:
+    """One summary per registered version, oldest first (``current`` marks the promoted one)."""
+    current = current_version(lake)
+    out = []
+    for version in list_versions(lake):
+        meta = model_metadata(lake, version)
+        out.append(
+            {
+                "version": version,
+                "current": version == current,
+                "created_at": meta.get("created_at"),
+                "rows": meta.get("training", {}).get("rows"),
+                **{k: meta["metrics"].get(k) for k in ("macro_f1", "ece", "rule_macro_f1")},
+                "ceiling_macro_f1": meta["metrics"].get("ceiling_macro_f1"),
+            }
+        )
+    return out
+
+
+def get_model(lake: Lake, version: str | None = None) -> dict[str, Any]:
+    """One version's metadata (the current model by default); NotFoundError if none."""
+    return model_metadata(lake, version)
+
+
+def promote_model(lake: Lake, version: str) -> dict[str, Any]:
+    """Make a registered version the current model."""
+    return promote_version(lake, version)

@@ -1,0 +1,128 @@
+"""The model's serving functions: one script for SageMaker and for the in-process predictor.
+
+SageMaker's XGBoost image runs an entry script in *script mode* that defines ``model_fn``,
+``input_fn``, ``predict_fn`` and ``output_fn``. This module is that script's body: it imports
+only the standard library, numpy and xgboost (the image has nothing else), so the endpoint and
+:class:`~rebalancer.model.LocalPredictor` run exactly the same code. The endpoint returns
+probabilities AND the predicted class's feature contributions (``pred_contribs``) as JSON, so
+reason codes exist on AWS too.
+
+Request: ``text/csv``, no header, one row per holding, columns in the metadata's feature
+order (empty field = missing). Response: ``application/json``
+``{"classes": [...], "probabilities": [[...]], "predicted": [...], "contributions": [[...]]}``
+where a contribution row is the predicted class's per-feature contribution plus the bias last.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+MODEL_FILE = "xgboost-model"
+#: Booster attributes written at training time (saved inside the one model file).
+ATTR_CLASSES = "rebalancer_classes"
+ATTR_PRIOR = "rebalancer_prior_correction"
+#: Per-class factors on the calibrated probabilities when picking the action (chosen on the
+#: validation fold for macro-F1: rare SELL/BUY decisions are worth more than their prior).
+ATTR_DECISION = "rebalancer_decision_scale"
+CSV = "text/csv"
+JSON = "application/json"
+
+
+class ServingError(ValueError):
+    """A request or model the serving functions cannot handle (message says why)."""
+
+
+def load_booster(path: str) -> xgb.Booster:
+    """The booster in ``path``; a corrupt or missing file is a ServingError naming it."""
+    try:
+        with open(path, "rb") as handle:  # noqa: PTH123 - the image has no rebalancer helpers
+            data = handle.read()
+    except OSError as exc:
+        raise ServingError(f"cannot read model {path}: {exc.strerror or exc}") from None
+    return booster_from_bytes(data, path)
+
+
+def booster_from_bytes(data: bytes, name: str = "model") -> xgb.Booster:
+    """A booster from the saved model's bytes (JSON or UBJSON); ServingError if corrupt or not
+    a rebalancer model."""
+    booster = xgb.Booster()
+    try:
+        booster.load_model(bytearray(data))
+    except (xgb.core.XGBoostError, OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ServingError(f"cannot load model {name}: {first[:200]}") from None
+    if booster.attr(ATTR_CLASSES) is None:
+        raise ServingError(f"model {name} has no {ATTR_CLASSES} attribute: not a rebalancer model")
+    return booster
+
+
+def model_fn(model_dir: str) -> xgb.Booster:
+    """SageMaker: load the model from the unpacked ``model.tar.gz`` directory."""
+    return load_booster(str(Path(model_dir) / MODEL_FILE))
+
+
+def input_fn(request_body: str | bytes, request_content_type: str = CSV) -> np.ndarray:
+    """SageMaker: a ``text/csv`` body (no header, empty = missing) as a float matrix."""
+    if (request_content_type or CSV).split(";")[0].strip() != CSV:
+        raise ServingError(f"content type {request_content_type!r} is not supported: use {CSV}")
+    text = request_body.decode("utf-8") if isinstance(request_body, bytes) else request_body
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return np.zeros((0, 0), dtype=np.float64)
+    width = lines[0].count(",") + 1
+    try:
+        data = np.genfromtxt(
+            io.StringIO("\n".join(lines)), delimiter=",", dtype=np.float64, filling_values=np.nan
+        )
+    except ValueError as exc:
+        raise ServingError(f"malformed CSV: {str(exc).splitlines()[0][:200]}") from None
+    data = np.atleast_2d(data).reshape(len(lines), width) if data.size else data
+    if data.shape != (len(lines), width):
+        raise ServingError("malformed CSV: rows have different numbers of fields")
+    return data
+
+
+def predict_fn(input_data: np.ndarray, model: xgb.Booster) -> dict[str, Any]:
+    """SageMaker: probabilities (prior-corrected, see training), the predicted class (the
+    calibrated probabilities times the decision scale, argmax) and its feature
+    contributions. A row width other than the model's feature count is refused."""
+    classes = json.loads(model.attr(ATTR_CLASSES) or "[]")
+    n_features = model.num_features()
+    rows = np.asarray(input_data, dtype=np.float64)
+    if rows.size == 0:
+        return {"classes": classes, "probabilities": [], "predicted": [], "contributions": []}
+    if rows.ndim != 2 or rows.shape[1] != n_features:
+        raise ServingError(
+            f"feature mismatch: the model takes {n_features} features, the request has "
+            f"{rows.shape[1] if rows.ndim == 2 else 'a malformed'} column(s)"
+        )
+    matrix = xgb.DMatrix(rows, missing=np.nan, feature_names=model.feature_names)
+    raw = model.predict(matrix).reshape(len(rows), len(classes))
+    prior = np.asarray(json.loads(model.attr(ATTR_PRIOR) or "null") or [1.0] * len(classes))
+    probs = raw * prior
+    probs /= probs.sum(axis=1, keepdims=True)
+    scale = np.asarray(json.loads(model.attr(ATTR_DECISION) or "null") or [1.0] * len(classes))
+    predicted = (probs * scale).argmax(axis=1)
+    contribs = model.predict(matrix, pred_contribs=True).reshape(
+        len(rows), len(classes), n_features + 1
+    )
+    chosen = contribs[np.arange(len(rows)), predicted, :]
+    return {
+        "classes": classes,
+        "probabilities": np.round(probs, 6).tolist(),
+        "predicted": predicted.tolist(),
+        "contributions": np.round(chosen, 6).tolist(),
+    }
+
+
+def output_fn(prediction: dict[str, Any], accept: str = JSON) -> tuple[str, str]:
+    """SageMaker: the prediction as JSON (the only accept type)."""
+    if (accept or JSON).split(";")[0].strip() not in (JSON, "*/*"):
+        raise ServingError(f"accept type {accept!r} is not supported: use {JSON}")
+    return json.dumps(prediction, separators=(",", ":")), JSON
