@@ -9,8 +9,18 @@ import pandas as pd
 import pytest
 
 from rebalancer.book import DEFAULT_MODELS, BookTables, generate_book
+from rebalancer.lake import LocalLake
 from rebalancer.market._universe import default_universe
-from rebalancer.model import SimulationConfig, SimulationResult, replay_dates, simulate
+from rebalancer.model import (
+    SimulationConfig,
+    SimulationResult,
+    TrainConfig,
+    replay_dates,
+    simulate,
+    training_set,
+    write_simulation,
+)
+from rebalancer.usecases._model import train_model
 
 BOOK_START = pd.Timestamp("2023-06-01")
 ACCOUNTS = 60
@@ -62,3 +72,29 @@ def simulation(
     book: BookTables, panel: pd.DataFrame, sim_dates: list[pd.Timestamp]
 ) -> SimulationResult:
     return simulate(book, panel, sim_dates, SimulationConfig(seed=SEED, noise_rate=0.05))
+
+
+#: A training config for tiny data: few rounds, no early stop before the last round.
+SMALL = TrainConfig(
+    seed=3, num_boost_round=30, early_stopping_rounds=30, embargo_days=3, eta=0.3, max_depth=4
+)
+
+
+@pytest.fixture(scope="session")
+def sim_lake(tmp_path_factory: pytest.TempPathFactory, simulation: SimulationResult) -> LocalLake:
+    """A lake holding the simulation's decisions and features (read-only)."""
+    lake = LocalLake(tmp_path_factory.mktemp("train") / "lake")
+    write_simulation(lake, simulation, seed=SEED)
+    return lake
+
+
+@pytest.fixture(scope="session")
+def data(sim_lake: LocalLake) -> pd.DataFrame:
+    """The training set of ``sim_lake``."""
+    return training_set(sim_lake)
+
+
+@pytest.fixture(scope="session")
+def registered(sim_lake: LocalLake) -> dict:
+    """A model trained on ``sim_lake`` and promoted to current."""
+    return train_model(sim_lake, SMALL)

@@ -30,34 +30,12 @@ from rebalancer.model import (
     split_dataset,
     train,
     training_set,
-    write_simulation,
 )
 from rebalancer.model._registry import pack, unpack
 from rebalancer.model._train import _groups
-from rebalancer.usecases._model import list_models, train_model
+from rebalancer.usecases._model import list_models
 from tests.cli.conftest import invoke
-from tests.model.conftest import SEED
-
-SMALL = TrainConfig(
-    seed=3, num_boost_round=30, early_stopping_rounds=30, embargo_days=3, eta=0.3, max_depth=4
-)
-
-
-@pytest.fixture(scope="module")
-def sim_lake(tmp_path_factory: pytest.TempPathFactory, simulation: SimulationResult) -> LocalLake:
-    lake = LocalLake(tmp_path_factory.mktemp("train") / "lake")
-    write_simulation(lake, simulation, seed=SEED)
-    return lake
-
-
-@pytest.fixture(scope="module")
-def data(sim_lake: LocalLake) -> pd.DataFrame:
-    return training_set(sim_lake)
-
-
-@pytest.fixture(scope="module")
-def registered(sim_lake: LocalLake) -> dict:
-    return train_model(sim_lake, SMALL)
+from tests.model.conftest import SMALL
 
 
 def test_training_set_is_decisions_joined_with_features(

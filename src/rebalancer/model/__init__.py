@@ -37,6 +37,13 @@ from rebalancer.model._features import (  # noqa: E402
     price_bars,
 )
 from rebalancer.model._metrics import calibration, classification_report, codes  # noqa: E402
+from rebalancer.model._predict import (  # noqa: E402
+    LocalPredictor,
+    Predictor,
+    SageMakerPredictor,
+    get_predictor,
+    reason_codes,
+)
 from rebalancer.model._registry import (  # noqa: E402
     LoadedModel,
     current_model,
@@ -75,6 +82,9 @@ __all__ = [
     "AdvisorStyle",
     "ImportResult",
     "LoadedModel",
+    "LocalPredictor",
+    "Predictor",
+    "SageMakerPredictor",
     "SimulationConfig",
     "SimulationResult",
     "TrainConfig",
@@ -88,6 +98,7 @@ __all__ = [
     "draw_styles",
     "feature_names",
     "features_sql",
+    "get_predictor",
     "holding_features",
     "import_decisions",
     "list_versions",
@@ -97,6 +108,7 @@ __all__ = [
     "parse_decisions_csv",
     "price_bars",
     "promote_version",
+    "reason_codes",
     "register",
     "replay_dates",
     "simulate",

@@ -1,0 +1,1 @@
+"""SageMaker entry points (thin): the inference script; the logic is in rebalancer.model."""

@@ -1,0 +1,200 @@
+"""Predictors: the in-process predictor runs the inference script's functions; the SageMaker
+predictor sends the CSV that script parses (botocore Stubber) and gets the same answers;
+reason codes from pred_contribs; clear errors for mismatches and unreachable endpoints."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from botocore.config import Config
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from rebalancer.config import Settings
+from rebalancer.errors import ModelError
+from rebalancer.lake import LocalLake
+from rebalancer.model import ACTIONS, load_model
+from rebalancer.model._predict import (
+    FAMILIES,
+    MAX_REASONS,
+    LocalPredictor,
+    SageMakerPredictor,
+    get_predictor,
+    rows_csv,
+)
+from rebalancer.model._registry import unpack
+from rebalancer.model.serving import ServingError
+from training import inference
+
+
+@pytest.fixture(scope="module")
+def local(sim_lake: LocalLake, registered: dict) -> LocalPredictor:
+    return LocalPredictor(load_model(sim_lake, registered["version"]))
+
+
+@pytest.fixture(scope="module")
+def rows(data: pd.DataFrame) -> pd.DataFrame:
+    sample = data.groupby("action").head(20).reset_index(drop=True)
+    sample.loc[0, "rel_drift"] = np.nan  # a missing value travels as an empty CSV field
+    return sample
+
+
+def runtime_client() -> object:
+    return boto3.client(
+        "sagemaker-runtime", region_name="us-east-1",
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )  # fmt: skip
+
+
+def answer_body(payload: bytes) -> StreamingBody:
+    return StreamingBody(io.BytesIO(payload), len(payload))
+
+
+def local_answer(local: LocalPredictor, body: str) -> bytes:
+    """What the endpoint's container answers: the inference script on the CSV body."""
+    booster = local._model.booster
+    text, _ = inference.output_fn(
+        inference.predict_fn(inference.input_fn(body, "text/csv"), booster), "application/json"
+    )
+    return text.encode()
+
+
+def test_local_predictions(local: LocalPredictor, rows: pd.DataFrame) -> None:
+    out = local.predict(rows)
+    assert len(out) == len(rows)
+    assert set(out["model_action"]) <= set(ACTIONS)
+    probs = out[[f"p_{c}" for c in ACTIONS]].to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    picked = probs[np.arange(len(out)), [ACTIONS.index(a) for a in out["model_action"]]]
+    np.testing.assert_allclose(out["model_confidence"], picked)
+    for reasons in out["model_reasons"]:
+        assert len(reasons) <= MAX_REASONS
+        assert all(r.split(":")[0] in FAMILIES for r in reasons)
+    assert any(len(r) > 0 for r in out["model_reasons"])
+    pd.testing.assert_frame_equal(out, local.predict(rows))  # deterministic, ties included
+    assert local.predict(rows.iloc[:0]).empty
+
+
+def test_reason_text_names_the_drift(local: LocalPredictor, rows: pd.DataFrame) -> None:
+    out = local.predict(rows)
+    texts = [r for reasons in out["model_reasons"] for r in reasons]
+    drift = [t for t in texts if t.startswith("sleeve_drift:")]
+    assert drift and all("points" in t and "x its band" in t for t in drift)
+
+
+def test_sagemaker_sends_the_csv_the_script_parses(
+    local: LocalPredictor, rows: pd.DataFrame, registered: dict
+) -> None:
+    client = runtime_client()
+    lines = rows_csv(rows, local.features)
+    body = "\n".join(lines)
+    parsed = inference.input_fn(body, "text/csv")
+    np.testing.assert_array_equal(parsed, rows[local.features].to_numpy(np.float64))  # NaN too
+    with Stubber(client) as stub:
+        stub.add_response(
+            "invoke_endpoint",
+            {"Body": answer_body(local_answer(local, body)), "ContentType": "application/json"},
+            {"EndpointName": "advisor-model", "ContentType": "text/csv",
+             "Accept": "application/json", "Body": body.encode()},
+        )  # fmt: skip
+        remote = SageMakerPredictor(client, "advisor-model", registered).predict(rows)
+        stub.assert_no_pending_responses()
+    pd.testing.assert_frame_equal(remote, local.predict(rows))
+
+
+def test_batches_stay_under_the_payload_limit(
+    local: LocalPredictor, rows: pd.DataFrame, registered: dict
+) -> None:
+    client = runtime_client()
+    lines = rows_csv(rows, local.features)
+    predictor = SageMakerPredictor(
+        client, "ep", registered, max_payload_bytes=4 * max(len(x) + 1 for x in lines)
+    )
+    bodies = predictor.batches(lines)
+    assert len(bodies) > 1 and "\n".join(bodies) == "\n".join(lines)
+    assert all(len(b.encode()) <= 4 * max(len(x) + 1 for x in lines) for b in bodies)
+    with Stubber(client) as stub:
+        for b in bodies:
+            stub.add_response("invoke_endpoint", {"Body": answer_body(local_answer(local, b))})
+        remote = predictor.predict(rows)
+    pd.testing.assert_frame_equal(remote, local.predict(rows))
+    with pytest.raises(ModelError, match="payload"):
+        SageMakerPredictor(client, "ep", registered, max_payload_bytes=10).batches(lines)
+
+
+def test_throttling_is_retried_a_bad_request_is_not(
+    local: LocalPredictor, rows: pd.DataFrame, registered: dict
+) -> None:
+    client = runtime_client()
+    naps: list[float] = []
+    predictor = SageMakerPredictor(client, "ep", registered, retries=2, sleep=naps.append)
+    body = "\n".join(rows_csv(rows, local.features))
+    with Stubber(client) as stub:
+        stub.add_client_error("invoke_endpoint", "ThrottlingException", "slow down", 429)
+        stub.add_response("invoke_endpoint", {"Body": answer_body(local_answer(local, body))})
+        assert len(predictor.predict(rows)) == len(rows)
+    assert naps == [0.5]
+    with Stubber(client) as stub:
+        stub.add_client_error("invoke_endpoint", "ModelError", "feature mismatch: 3 columns", 424)
+        with pytest.raises(ModelError, match="SageMaker endpoint ep: ModelError: feature mismatch"):
+            predictor.predict(rows)
+        stub.assert_no_pending_responses()
+    with Stubber(client) as stub:
+        for _ in range(3):
+            stub.add_client_error("invoke_endpoint", "InternalFailure", "boom", 500)
+        with pytest.raises(ModelError, match="InternalFailure"):
+            predictor.predict(rows)
+
+
+def test_unreachable_endpoint_is_a_clear_error(rows: pd.DataFrame, registered: dict) -> None:
+    client = boto3.client(
+        "sagemaker-runtime", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+        aws_access_key_id="test", aws_secret_access_key="test",
+        config=Config(connect_timeout=1, read_timeout=1, retries={"max_attempts": 0}),
+    )  # fmt: skip
+    predictor = SageMakerPredictor(client, "ep", registered, retries=1, sleep=lambda s: None)
+    with pytest.raises(ModelError, match="SageMaker endpoint ep: Could not connect"):
+        predictor.predict(rows)
+
+
+def test_feature_mismatch_fails_loudly(local: LocalPredictor, rows: pd.DataFrame) -> None:
+    with pytest.raises(ModelError, match="feature mismatch: the request lacks band_ratio"):
+        local.predict(rows.drop(columns=["band_ratio"]))
+    with pytest.raises(ServingError, match="feature mismatch: the model takes 39 features"):
+        inference.predict_fn(np.zeros((2, 5)), local._model.booster)
+    with pytest.raises(ServingError, match="content type"):
+        inference.input_fn("1,2", "application/json")
+    with pytest.raises(ServingError, match="malformed CSV"):
+        inference.input_fn("1,2\n3", "text/csv")
+
+
+def test_inference_script_loads_the_artifact(
+    sim_lake: LocalLake, registered: dict, tmp_path: Path
+) -> None:
+    archive = sim_lake.blobs.get(f"models/{registered['version']}/model.tar.gz")
+    unpack(archive, tmp_path)  # type: ignore[arg-type]
+    booster = inference.model_fn(str(tmp_path))
+    assert booster.feature_names == registered["features"]
+    names = sorted(p.name for p in inference.SOURCE_FILES)
+    assert names == ["inference.py", "serving.py"] and all(
+        p.is_file() for p in inference.SOURCE_FILES
+    )
+    (tmp_path / "xgboost-model").write_bytes(b"garbage")
+    with pytest.raises(ServingError, match="cannot load model"):
+        inference.model_fn(str(tmp_path))
+
+
+def test_factory(sim_lake: LocalLake, registered: dict) -> None:
+    assert isinstance(get_predictor(sim_lake, Settings()), LocalPredictor)
+    remote = get_predictor(
+        sim_lake,
+        Settings(sagemaker_endpoint="advisor-model", region="us-east-1"),
+        client=runtime_client(),
+    )
+    assert isinstance(remote, SageMakerPredictor) and remote.endpoint == "advisor-model"
+    assert remote.features == registered["features"] or remote.version != registered["version"]
