@@ -20,17 +20,21 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
-
-import xgboost as xgb
+from typing import TYPE_CHECKING, Any
 
 from rebalancer.errors import ModelError, NotFoundError
 from rebalancer.lake import Lake
 from rebalancer.lake._manifest import BlobStore
 from rebalancer.model._decisions import ACTIONS
 from rebalancer.model._report import report_files
-from rebalancer.model._train import TrainedModel, config_dict
-from rebalancer.model.serving import MODEL_FILE, ServingError, model_fn
+
+if TYPE_CHECKING:  # xgboost is imported where a model is built or loaded, not to read metadata
+    import xgboost as xgb
+
+    from rebalancer.model._train import TrainedModel
+
+#: The one file in ``model.tar.gz`` (also ``rebalancer.model.serving.MODEL_FILE``).
+MODEL_FILE = "xgboost-model"
 
 PREFIX = "models"
 LATEST = f"{PREFIX}/latest.json"
@@ -89,8 +93,10 @@ def metadata_for(trained: TrainedModel, version: str, snapshot: dict[str, Any]) 
     """The metadata document (features in order, classes, metrics, split, snapshot, versions)."""
     import numpy
     import pandas
+    import xgboost as xgb
 
     from rebalancer import __version__
+    from rebalancer.model._train import config_dict
 
     return {
         "version": version,
@@ -179,10 +185,12 @@ def model_metadata(lake: Lake, version: str | None = None) -> dict[str, Any]:
     wanted = version or current_version(lake)
     if wanted is None:
         raise NotFoundError("no model registered: run `rebalancer train`")
-    if "/" in wanted or wanted in ("", ".", ".."):
+    if "/" in wanted or "\\" in wanted or wanted in ("", ".", ".."):
         raise NotFoundError(f"no model version {wanted!r}")
     data = _read_json(blobs_of(lake), f"{PREFIX}/{wanted}/{METADATA}")
     if data is None:
+        if not list_versions(lake):
+            raise NotFoundError(f"no model registered: no version {wanted}")
         raise NotFoundError(f"no model version {wanted}")
     return data
 
@@ -227,6 +235,8 @@ class LoadedModel:
 def load_model(lake: Lake, version: str | None = None) -> LoadedModel:
     """Unpack ``model.tar.gz`` and load it through the inference script's ``model_fn``;
     ModelError if the archive or model is corrupt or its features differ from the metadata."""
+    from rebalancer.model.serving import ServingError, model_fn
+
     metadata = model_metadata(lake, version)
     key = f"{PREFIX}/{metadata['version']}/{ARCHIVE}"
     archive = blobs_of(lake).get(key)

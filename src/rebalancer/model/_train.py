@@ -30,7 +30,7 @@ from rebalancer.errors import ConfigError
 from rebalancer.lake import Lake, get_schema
 from rebalancer.model._decisions import ACTIONS, SOURCES
 from rebalancer.model._metrics import calibration, classification_report, codes
-from rebalancer.model.serving import ATTR_CLASSES, ATTR_DECISION, ATTR_PRIOR, predict_fn
+from rebalancer.model.serving import ATTR_CLASSES, ATTR_DECISION, ATTR_PRIOR, score
 from rebalancer.resources import sql_dir
 
 Progress = Callable[[int, int], None]
@@ -260,7 +260,7 @@ def decision_scale(
     if len(y_valid) == 0:
         return np.ones(len(ACTIONS))
     booster.set_attr(**{ATTR_DECISION: None})
-    proba = np.asarray(predict_fn(x_valid, booster)["probabilities"], dtype=np.float64)
+    proba = np.asarray(score(x_valid, booster, contributions=False)["probabilities"])
     best, best_f1 = np.ones(len(ACTIONS)), -1.0
     for alpha in DECISION_ALPHAS:
         scale = weights**alpha / (weights**alpha).max()
@@ -305,7 +305,7 @@ def evaluate(booster: xgb.Booster, data: pd.DataFrame, split: Split) -> dict[str
     features = model_features()
     test = data.iloc[split.test]
     y = codes(test["action"])
-    scored = predict_fn(test[features].to_numpy(np.float64), booster)
+    scored = score(test[features].to_numpy(np.float64), booster, contributions=False)
     proba = np.asarray(scored["probabilities"], dtype=np.float64).reshape(len(test), len(ACTIONS))
     predicted = np.asarray(scored["predicted"], dtype=np.int64)
     train_y = codes(data.iloc[split.train]["action"])

@@ -92,6 +92,12 @@ def predict_fn(input_data: np.ndarray, model: xgb.Booster) -> dict[str, Any]:
     """SageMaker: probabilities (prior-corrected, see training), the predicted class (the
     calibrated probabilities times the decision scale, argmax) and its feature
     contributions. A row width other than the model's feature count is refused."""
+    return score(input_data, model, contributions=True)
+
+
+def score(input_data: np.ndarray, model: xgb.Booster, *, contributions: bool) -> dict[str, Any]:
+    """:func:`predict_fn`'s answer; without ``contributions`` (evaluation) the costly
+    ``pred_contribs`` pass is skipped and ``contributions`` is empty."""
     classes = json.loads(model.attr(ATTR_CLASSES) or "[]")
     n_features = model.num_features()
     rows = np.asarray(input_data, dtype=np.float64)
@@ -109,15 +115,17 @@ def predict_fn(input_data: np.ndarray, model: xgb.Booster) -> dict[str, Any]:
     probs /= probs.sum(axis=1, keepdims=True)
     scale = np.asarray(json.loads(model.attr(ATTR_DECISION) or "null") or [1.0] * len(classes))
     predicted = (probs * scale).argmax(axis=1)
-    contribs = model.predict(matrix, pred_contribs=True).reshape(
-        len(rows), len(classes), n_features + 1
-    )
-    chosen = contribs[np.arange(len(rows)), predicted, :]
+    chosen: list[Any] = []
+    if contributions:
+        contribs = model.predict(matrix, pred_contribs=True).reshape(
+            len(rows), len(classes), n_features + 1
+        )
+        chosen = np.round(contribs[np.arange(len(rows)), predicted, :], 6).tolist()
     return {
         "classes": classes,
         "probabilities": np.round(probs, 6).tolist(),
         "predicted": predicted.tolist(),
-        "contributions": np.round(chosen, 6).tolist(),
+        "contributions": chosen,
     }
 
 

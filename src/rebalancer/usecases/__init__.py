@@ -18,6 +18,12 @@ use case                   what it does
 ``get_run``                one run's summary
 ``recommend_posted``       a posted portfolio's trades and per-holding actions
 ``price_bars``             bars of a few symbols over a bounded range
+``simulate_decisions``     simulated advisors' decisions (labels) over the lake's history
+``import_decision_file``   a firm's own decisions from a CSV (bad rows by line number)
+``train_model``            train, evaluate and register the advisor-action model
+``list_models``            registered model versions; ``get_model`` one's metadata
+``promote_model``          make a registered version the current model
+``score_household``        the model's action, confidence and reasons per sleeve
 ``reports``                the dashboard's typed reports (book drift, account, runs, market,
                            decisions, what-if)
 =========================  ===========================================================
@@ -29,6 +35,16 @@ from rebalancer.market import book_as_of, latest_close_time, load_prices
 from rebalancer.usecases import _reports as reports
 from rebalancer.usecases._accounts import AccountPage, CursorError, get_account, list_accounts
 from rebalancer.usecases._market import price_bars
+from rebalancer.usecases._model import (
+    SimulationSummary,
+    get_model,
+    import_decision_file,
+    list_models,
+    promote_model,
+    score_household,
+    simulate_decisions,
+    train_model,
+)
 from rebalancer.usecases._portfolio import (
     book_models,
     book_securities,
@@ -54,24 +70,32 @@ __all__ = [
     "AccountPage",
     "CursorError",
     "RunResult",
+    "SimulationSummary",
     "book_as_of",
     "book_models",
     "book_securities",
     "book_symbols",
     "get_account",
+    "get_model",
     "get_run",
     "holding_actions",
+    "import_decision_file",
     "latest_close_time",
     "list_accounts",
+    "list_models",
     "list_runs",
     "load_prices",
     "parse_as_of",
     "price_bars",
+    "promote_model",
     "recommend_portfolio",
     "recommend_posted",
     "recommendation_rows",
     "reports",
     "run_id_for",
     "run_recommendations",
+    "score_household",
+    "simulate_decisions",
     "skip_warnings",
+    "train_model",
 ]

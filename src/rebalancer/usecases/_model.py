@@ -11,29 +11,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from rebalancer.errors import ConfigError
+from rebalancer.errors import ConfigError, NotFoundError
 from rebalancer.lake import Lake
-from rebalancer.model import (
-    ImportResult,
-    SimulationConfig,
-    TrainConfig,
-    import_decisions,
-    replay_dates,
-    simulate,
-    write_simulation,
-)
+from rebalancer.market import latest_close_time
+from rebalancer.model._decisions import ImportResult, import_decisions
+from rebalancer.model._features import holding_features
 from rebalancer.model._registry import (
     current_version,
     list_versions,
     model_metadata,
     promote_version,
-    register,
 )
-from rebalancer.model._train import train, training_set
+from rebalancer.model._simulate import SimulationConfig, replay_dates, simulate, write_simulation
+
+if TYPE_CHECKING:  # training and scoring import XGBoost; reading metadata (the API) must not
+    from rebalancer.model._predict import Predictor
+    from rebalancer.model._train import TrainConfig
 
 Progress = Callable[[int, int], None]
 
@@ -135,6 +132,9 @@ def train_model(
 ) -> dict[str, Any]:
     """Build the training set through ``Lake.query``, train, evaluate and register a model
     version (promoted to current unless ``promote`` is false). Returns its metadata."""
+    from rebalancer.model._registry import register
+    from rebalancer.model._train import train, training_set
+
     data = training_set(lake, source=source)
     trained = train(data, config, progress=progress)
     digest = hashlib.sha256(
@@ -179,3 +179,32 @@ def get_model(lake: Lake, version: str | None = None) -> dict[str, Any]:
 def promote_model(lake: Lake, version: str) -> dict[str, Any]:
     """Make a registered version the current model."""
     return promote_version(lake, version)
+
+
+def score_household(
+    lake: Lake,
+    account_id: str,
+    *,
+    as_of: pd.Timestamp | None = None,
+    predictor: Predictor | None = None,
+) -> pd.DataFrame:
+    """The model's action, confidence and reasons for every sleeve of the account's household:
+    the features SQL run on that household alone (the same text training reads), scored by
+    the configured predictor. ``as_of`` defaults to the newest close in the lake."""
+    from rebalancer.model._predict import get_predictor
+
+    found = lake.query(
+        "SELECT household_id FROM accounts WHERE account_id = :account_id",
+        params={"account_id": str(account_id)},
+    )
+    if found.empty:
+        raise NotFoundError(f"account {account_id} not found in the accounts table")
+    household = found["household_id"].iloc[0]
+    when = as_of if as_of is not None else latest_close_time(lake) + pd.Timedelta(days=1)
+    rows = holding_features(lake, when, household=str(household))
+    if pd.isna(household):
+        rows = rows[rows["account_id"] == str(account_id)]
+    predictor = predictor or get_predictor(lake)
+    scored = predictor.predict(rows)
+    keys = rows[["account_id", "household_id", "advisor_id", "symbol"]].reset_index(drop=True)
+    return pd.concat([keys, scored], axis=1).assign(model_version=predictor.version)
