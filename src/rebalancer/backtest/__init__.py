@@ -8,6 +8,7 @@ object                   what it is
 ``Never`` ...            the rules: calendar, threshold, hybrid, calendar+threshold,
                          Daryanani, Vanguard 200/175, 5/25
 ``metrics``              the metrics of a ``BacktestResult``
+``render_html``          the HTML report (plotly charts and the metrics table)
 ``sizing="bt"``          bt's conventions (period starts, floored shares) for checks
 =======================  ==========================================================
 """
@@ -22,6 +23,7 @@ from rebalancer.backtest._five_twenty_five import FiveTwentyFive
 from rebalancer.backtest._metrics import METRICS, metrics
 from rebalancer.backtest._never import Never
 from rebalancer.backtest._registry import POLICIES, make_trigger, rule_grid
+from rebalancer.backtest._report import metrics_table, render_html
 from rebalancer.backtest._simulate import Backtest, BacktestResult, check_weights, one_account_book
 from rebalancer.backtest._threshold import Threshold
 from rebalancer.backtest._vanguard import Vanguard
@@ -44,7 +46,9 @@ __all__ = [
     "every_n_days",
     "make_trigger",
     "metrics",
+    "metrics_table",
     "one_account_book",
     "period_starts",
+    "render_html",
     "rule_grid",
 ]

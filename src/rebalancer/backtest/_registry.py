@@ -1,5 +1,4 @@
-"""Policy names (``--policy <name>[:<param>]``) and the rule grid the learned trigger competes
-against."""
+"""Policy names (``--policy <name>[:<param>]``) and the grid of rules compared on history."""
 
 from __future__ import annotations
 
@@ -76,10 +75,8 @@ POLICIES: dict[str, tuple[str, Callable[[str | None], BaseTrigger]]] = {
 def make_trigger(spec: str) -> BaseTrigger:
     """``name[:param]`` -> a trigger; an unknown name or bad parameter is one line."""
     name, _, param = spec.strip().partition(":")
-    if name == "learned":
-        raise ConfigError("the learned trigger is trained by `rebalancer backtest learn`")
     if name not in POLICIES:
-        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(POLICIES)}, learned)")
+        raise ConfigError(f"unknown policy {name!r} (known: {', '.join(POLICIES)})")
     try:
         return POLICIES[name][1](param or None)
     except ValueError as exc:
@@ -87,8 +84,7 @@ def make_trigger(spec: str) -> BaseTrigger:
 
 
 def rule_grid() -> list[BaseTrigger]:
-    """The rules compared on real history (and the pool the learned trigger's best rule is
-    picked from, in sample)."""
+    """The rules compared on real history (the pool a best rule is picked from, in sample)."""
     return [
         Never(),
         Calendar("monthly"), Calendar("quarterly"), Calendar("annual"),

@@ -12,6 +12,7 @@ One module per verb group, each registering its commands on the one typer ``app`
 ``demo``                  demo
 ``model``                 decisions import / simulate, train, models list / show / promote
 ``dashboard``             dashboard (Streamlit)
+``backtest``              backtest
 ========================  ================================================
 
 A new group (model, backtest, dashboard) is a new module imported below.
@@ -22,11 +23,11 @@ from __future__ import annotations
 # isort: off
 # Registration order is the order of ``rebalancer --help``.
 from rebalancer.cli._app import app, run, settings, state
-from rebalancer.cli import lake, market, demo, serve, book, recommend, model, dashboard
+from rebalancer.cli import lake, market, demo, serve, book, recommend, model, dashboard, backtest
 
 # isort: on
 
 __all__ = [
-    "app", "book", "dashboard", "demo", "lake", "market", "model", "recommend", "run", "serve",
-    "settings", "state",
+    "app", "backtest", "book", "dashboard", "demo", "lake", "market", "model", "recommend", "run",
+    "serve", "settings", "state",
 ]  # fmt: skip

@@ -24,6 +24,7 @@ use case                   what it does
 ``list_models``            registered model versions; ``get_model`` one's metadata
 ``promote_model``          make a registered version the current model
 ``score_household``        the model's action, confidence and reasons per sleeve
+``run_backtests``          policies replayed on a target portfolio over lake history
 ``reports``                the dashboard's typed reports (book drift, account, runs, market,
                            decisions, what-if)
 =========================  ===========================================================
@@ -34,6 +35,7 @@ from __future__ import annotations
 from rebalancer.market import book_as_of, latest_close_time, load_prices
 from rebalancer.usecases import _reports as reports
 from rebalancer.usecases._accounts import AccountPage, CursorError, get_account, list_accounts
+from rebalancer.usecases._backtest import BacktestReport, run_backtest, run_backtests
 from rebalancer.usecases._market import price_bars
 from rebalancer.usecases._model import (
     SimulationSummary,
@@ -68,6 +70,7 @@ from rebalancer.usecases._runs import list_runs
 __all__ = [
     "RECOMMENDATION_COLUMNS",
     "AccountPage",
+    "BacktestReport",
     "CursorError",
     "RunResult",
     "SimulationSummary",
@@ -92,6 +95,8 @@ __all__ = [
     "recommend_posted",
     "recommendation_rows",
     "reports",
+    "run_backtest",
+    "run_backtests",
     "run_id_for",
     "run_recommendations",
     "score_household",
