@@ -4,6 +4,11 @@ The engine (:mod:`rebalancer.engine`) is pure; these use cases are its I/O. A st
 identified by a deterministic ``run_id`` (a hash of the inputs, the policy and the engine
 version) and writes one object ``recommendations/dt=<as_of date>/run-<run_id>.parquet``:
 re-running the same inputs replaces that object instead of adding rows.
+
+A sharded book (:mod:`rebalancer.book._shards`) runs shard by shard
+(:mod:`rebalancer.usecases._batch`): the same trades and the same ``run_id`` as the whole-book
+run, in memory that follows the shard; a single account reads its household's shard objects
+alone (:func:`~rebalancer.book._shards.read_household`), no SQL.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.book import BookTables
+from rebalancer.book._shards import read_household, sharded_manifest
 from rebalancer.engine import (
     CHUNK_SIZE,
     ENGINE_VERSION,
@@ -33,7 +39,9 @@ from rebalancer.errors import (
     OutOfRangeError,
 )
 from rebalancer.lake import Lake, get_schema
+from rebalancer.lake._manifest import BookManifest, book_snapshot
 from rebalancer.market._prices import LOOKBACK_DAYS, book_as_of, load_prices, partitions
+from rebalancer.usecases._batch import RunContext, ShardProgress, run_shards, sharded_symbols
 
 #: The ``recommendations`` table's columns, in order, from its schema (one source).
 RECOMMENDATION_COLUMNS = [c.name for c in get_schema("recommendations").columns]
@@ -55,14 +63,22 @@ class RunResult:
     rows: pd.DataFrame
     keys: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: A sharded run that did not collect its trades: the summary's counts and sums.
+    totals: dict[str, float | int] | None = None
 
     def summary(self) -> dict[str, object]:
         """The recommendation summary plus the run identity."""
-        return {
-            "run_id": self.run_id,
-            "as_of": self.as_of.isoformat(),
-            **self.recommendation.summary(),
-        }
+        if self.totals is None:
+            counts = self.recommendation.summary()
+        else:
+            t, value = self.totals, float(self.totals["value"])
+            counts = {
+                "accounts": int(t["accounts"]), "accounts_traded": int(t["traded"]),
+                "trades": int(t["trades"]), "rejected": int(t["rejected"]),
+                "turnover_usd": float(t["turnover"]),
+                "turnover_pct": 100.0 * float(t["turnover"]) / value if value > 0 else 0.0,
+            }  # fmt: skip
+        return {"run_id": self.run_id, "as_of": self.as_of.isoformat(), **counts}
 
 
 def parse_as_of(value: str | datetime | pd.Timestamp | None) -> pd.Timestamp | None:
@@ -175,6 +191,9 @@ def run_recommendations(
     write: bool = True,
     strict: bool = False,
     chunk_size: int = CHUNK_SIZE,
+    stream: bool | None = None,
+    collect: bool = True,
+    progress: ShardProgress | None = None,
 ) -> RunResult:
     """Recommend trades for the stored book (``account_id=None``) or one account of it.
 
@@ -183,12 +202,33 @@ def run_recommendations(
     report them in ``recommendation.rejected`` (and in ``warnings`` when one cause skips more
     than 1%); ``strict=True`` fails the run instead. A single-account run raises
     :class:`InvalidAccountError`. With ``write`` the trades go to ``recommendations``.
+
+    A batch over a sharded book streams shard by shard (``stream=None``: when sharded;
+    ``False``: read the whole book at once); ``collect=False`` then keeps only the totals
+    (``RunResult.totals``; ``recommendation`` holds the rejected accounts alone), so memory
+    follows the shard. ``progress(done, shards)`` is called after each shard.
     """
     policy = policy or Policy()
     when = parse_as_of(as_of)
     if when is None and not partitions(lake):
         raise MarketDataError("market_prices is empty: ingest or backfill prices first")
-    book = BookTables.from_lake(lake, household_of=account_id)
+    if account_id is None and stream is not False:
+        blobs = getattr(lake, "blobs", None)
+        if blobs is not None:
+            with book_snapshot(blobs):
+                manifest = sharded_manifest(lake)
+                if manifest is not None:
+                    return _run_sharded(
+                        lake, manifest, when, policy, model_version, write=write,
+                        strict=strict, chunk_size=chunk_size, collect=collect, progress=progress,
+                    )  # fmt: skip
+        if stream:
+            raise ConfigError("stream=True needs a sharded book (see `rebalancer generate`)")
+    book = (
+        BookTables.from_lake(lake)
+        if account_id is None
+        else read_household(lake, account_id)  # its shard's objects when the book is sharded
+    )
     if book.accounts.empty:
         raise NotFoundError("the accounts table is empty: run `rebalancer generate` first")
     when = when or book_as_of(lake, book_symbols(book))
@@ -212,6 +252,43 @@ def run_recommendations(
     return RunResult(
         run_id=run_id, as_of=when, recommendation=rec, rows=rows, keys=keys,
         warnings=skip_warnings(rec, len(book.accounts)) if account_id is None else [],
+    )  # fmt: skip
+
+
+def _run_sharded(
+    lake: Lake,
+    manifest: BookManifest,
+    when: pd.Timestamp | None,
+    policy: Policy,
+    model_version: str | None,
+    *,
+    write: bool,
+    strict: bool,
+    chunk_size: int,
+    collect: bool,
+    progress: ShardProgress | None,
+) -> RunResult:
+    """The batch over a sharded book (:mod:`rebalancer.usecases._batch`)."""
+    when = when or book_as_of(lake, sharded_symbols(lake, manifest))
+    prices = load_prices(lake, when)
+    if prices.empty:
+        raise MarketDataError(
+            f"no prices closed in the {LOOKBACK_DAYS} days before {when.isoformat()}"
+        )
+    if manifest.accounts == 0:
+        raise NotFoundError("the accounts table is empty: run `rebalancer generate` first")
+    ctx = RunContext(manifest, prices, when, policy, model_version, chunk_size)
+    done = run_shards(lake, ctx, write=write, strict=strict, collect=collect, progress=progress)
+    trades = done.trades if done.trades is not None else pd.DataFrame()
+    rec = Recommendation(
+        trades=trades.drop(columns=["run_id"], errors="ignore"), accounts=done.accounts,
+        rejected=done.rejected, as_of=when,
+    )  # fmt: skip
+    rows = trades[RECOMMENDATION_COLUMNS] if len(trades) else trades
+    return RunResult(
+        run_id=done.run_id, as_of=when, recommendation=rec, rows=rows, keys=done.keys,
+        warnings=skip_warnings(rec, int(done.totals["accounts"])),
+        totals=None if collect else done.totals,
     )  # fmt: skip
 
 

@@ -1,0 +1,308 @@
+"""The streaming batch: a stored run over a sharded book, one household shard at a time.
+
+Memory follows the shard, not the book: each shard's tables are read (its objects alone, see
+:mod:`rebalancer.book._shards`), rebalanced and staged, then dropped. A run has three steps,
+each idempotent, so the same functions serve the local loop and a distributed run (one worker
+per shard, a final step):
+
+1. :func:`run_key` names the run's staging prefix from its inputs alone (book version, as-of,
+   policy, scope, engine, model, prices): ``_runs/<run_key>/``.
+2. :func:`stage_shard` rebalances one shard and puts ``shard=NNNN/{trades,accounts,rejected}
+   .parquet`` there, then ``shard=NNNN/done.json`` (the shard's digest parts and totals) last:
+   the shard's commit marker. A shard whose marker exists is done (a re-run skips it).
+3. :func:`finish_run` checks every shard is done, derives the ``run_id`` from the markers (the
+   same id :func:`~rebalancer.usecases._recommend.run_id_for` gives the whole-book run: its
+   digest is a sum of row hashes and a count per part, both additive over shards), streams
+   the staged trades, one row group per shard, into the run's one table object
+   ``recommendations/dt=D/run-<run_id>.parquet`` and deletes the staging.
+
+That object is written last and whole (temp file + rename locally, one PUT on S3), so a reader
+of ``recommendations`` (SQL views, Athena, ``Lake.read``) sees a run complete or not at all; a
+killed run leaves only its staging, which no table reads, and re-running finishes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rebalancer.book._shards import (
+    read_shard,
+    shard_key,
+    shard_name,
+    shard_symbols,
+)
+from rebalancer.engine import CHUNK_SIZE, ENGINE_VERSION, Policy, Recommendation, recommend_book
+from rebalancer.errors import ConfigError, ConflictError, InvalidAccountError
+from rebalancer.lake import Lake, get_schema
+from rebalancer.lake._base import split_by_partition
+from rebalancer.lake._manifest import BlobStore, BookManifest
+
+RUNS_PREFIX = "_runs"
+_PARTS = ("trades", "accounts", "rejected")
+ShardProgress = Callable[[int, int], None]
+
+
+def _blobs(lake: Lake) -> BlobStore:
+    blobs = getattr(lake, "blobs", None)
+    if blobs is None:
+        raise ConfigError(f"{lake!r} has no object store: a sharded run needs one")
+    return blobs
+
+
+def _digest_parts(rec: Recommendation) -> dict[str, list[int]]:
+    """Per part, ``[rows, sum of row hashes mod 2**64]``: what ``run_id_for`` hashes."""
+    parts = {
+        "trades": rec.trades[["account_id", "symbol", "side", "quantity", "price"]],
+        "accounts": rec.accounts[["account_id", "cash_before", "drift_before"]],
+        "rejected": rec.rejected,
+    }
+    out = {}
+    for name, frame in parts.items():
+        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+        out[name] = [len(frame), int(hashed.sum(dtype=np.uint64))]
+    return out
+
+
+def run_id_from_parts(
+    parts: dict[str, list[int]],
+    prices: pd.Series,
+    as_of: pd.Timestamp,
+    policy: Policy,
+    scope: str,
+    model_version: str | None,
+) -> str:
+    """``run_id_for`` from summed digest parts (must stay byte-for-byte in step with it)."""
+    digest = hashlib.sha256()
+    head = {"as_of": as_of.isoformat(), "policy": policy.to_json(), "scope": scope,
+            "engine": ENGINE_VERSION, "model": model_version}  # fmt: skip
+    digest.update(json.dumps(head, sort_keys=True).encode())
+    for name in _PARTS:
+        rows, total = parts[name]
+        digest.update(f"{name}:{rows}:{total % 2**64}".encode())
+    digest.update(prices.sort_index().to_json().encode())
+    return digest.hexdigest()[:20]
+
+
+def run_key(
+    manifest: BookManifest,
+    prices: pd.Series,
+    as_of: pd.Timestamp,
+    policy: Policy,
+    model_version: str | None,
+) -> str:
+    """The staging name of a run: a hash of its inputs (the book version included)."""
+    head = {
+        "book": manifest.version,
+        "shards": manifest.shards,
+        "as_of": as_of.isoformat(),
+        "policy": policy.to_json(),
+        "engine": ENGINE_VERSION,
+        "model": model_version,
+    }
+    digest = hashlib.sha256(json.dumps(head, sort_keys=True).encode())
+    digest.update(prices.sort_index().to_json().encode())
+    return digest.hexdigest()[:20]
+
+
+def _stage_prefix(key: str, shard: int) -> str:
+    return f"{RUNS_PREFIX}/{key}/{shard_name(shard)}/"
+
+
+def _parquet(frame: pd.DataFrame | pa.Table) -> bytes:
+    table = (
+        frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    )
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _read_parquet(blobs: BlobStore, key: str) -> pa.Table:
+    data = blobs.get(key)
+    if data is None:
+        raise ConflictError(f"staged object {blobs.uri(key)} vanished; re-run to complete the run")
+    return pq.read_table(io.BytesIO(data))
+
+
+def sharded_symbols(lake: Lake, manifest: BookManifest) -> set[str]:
+    """Every symbol the sharded book holds or targets, read shard by shard (one column)."""
+    blobs = _blobs(lake)
+    held: set[str] = set()
+    models: set[str] = set()
+    for shard in range(manifest.shards):
+        held |= shard_symbols(lake, shard, manifest)
+        data = blobs.get(shard_key(manifest.version, "accounts", shard))
+        column = pq.read_table(io.BytesIO(data or b""), columns=["model_id"])["model_id"]
+        models |= {str(m) for m in column.unique().to_pylist() if m is not None}
+    frame = lake.read("model_portfolios")
+    used = frame[frame["model_id"].astype(str).isin(models)]
+    return held | {str(s) for s in used["symbol"].dropna()}
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every shard of one run shares."""
+
+    manifest: BookManifest
+    prices: pd.Series
+    as_of: pd.Timestamp
+    policy: Policy
+    model_version: str | None
+    chunk_size: int = CHUNK_SIZE
+
+    @property
+    def key(self) -> str:
+        """The run's staging name."""
+        return run_key(self.manifest, self.prices, self.as_of, self.policy, self.model_version)
+
+
+def shard_done(lake: Lake, ctx: RunContext, shard: int) -> dict[str, Any] | None:
+    """The shard's commit marker, if it was staged."""
+    raw = _blobs(lake).get(f"{_stage_prefix(ctx.key, shard)}done.json")
+    return None if raw is None else dict(json.loads(raw))
+
+
+def stage_shard(lake: Lake, ctx: RunContext, shard: int, *, strict: bool = False) -> dict[str, Any]:
+    """Rebalance one shard and stage its result (idempotent: same inputs, same objects).
+
+    Returns the shard's marker (digest parts, row counts, turnover and account value).
+    ``strict`` fails on the first invalid account instead of staging the shard.
+    """
+    from rebalancer.usecases._recommend import recommendation_rows
+
+    done = shard_done(lake, ctx, shard)
+    if done is not None:
+        return done
+    book = read_shard(lake, shard, ctx.manifest)
+    rec = recommend_book(book, ctx.prices, ctx.policy, as_of=ctx.as_of, chunk_size=ctx.chunk_size)
+    del book
+    if strict and len(rec.rejected):
+        first = rec.rejected.iloc[0]
+        raise InvalidAccountError(f"account {first['account_id']}: {first['reason']}")
+    rows = recommendation_rows(rec, "", ctx.as_of, ctx.policy, ctx.model_version)
+    blobs = _blobs(lake)
+    prefix = _stage_prefix(ctx.key, shard)
+    blobs.put(f"{prefix}trades.parquet", _parquet(get_schema("recommendations").validate(rows)))
+    blobs.put(f"{prefix}accounts.parquet", _parquet(rec.accounts))
+    blobs.put(f"{prefix}rejected.parquet", _parquet(rec.rejected))
+    marker: dict[str, Any] = {
+        "shard": shard,
+        "parts": _digest_parts(rec),
+        "turnover": float(rec.trades["value"].sum()) if len(rec.trades) else 0.0,
+        "value": float(rec.accounts["account_value"].clip(lower=0).sum()),
+        "traded": int((rec.accounts["trades"] > 0).sum()),
+    }
+    blobs.put(f"{prefix}done.json", json.dumps(marker, sort_keys=True).encode())
+    return marker
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """What :func:`finish_run` published."""
+
+    run_id: str
+    keys: list[str]
+    trades: pd.DataFrame | None
+    accounts: pd.DataFrame  # empty unless collected
+    rejected: pd.DataFrame
+    totals: dict[str, float | int]
+
+
+def finish_run(
+    lake: Lake, ctx: RunContext, *, write: bool = True, collect: bool = True
+) -> FinishedRun:
+    """Derive the run id from every shard's marker, write the run's one table object (last),
+    delete the staging. ``collect`` returns the trades too (else only totals)."""
+    blobs = _blobs(lake)
+    found = [shard_done(lake, ctx, s) for s in range(ctx.manifest.shards)]
+    missing = [s for s, m in enumerate(found) if m is None]
+    markers = [m for m in found if m is not None]
+    if missing:
+        raise ConflictError(
+            f"{len(missing)} shard(s) of run {ctx.key} are not done (first: {missing[0]}); "
+            "re-run to complete it"
+        )
+    parts = {name: [0, 0] for name in _PARTS}
+    for marker in markers:
+        for name, (rows, total) in marker["parts"].items():
+            parts[name][0] += int(rows)
+            parts[name][1] = (parts[name][1] + int(total)) % 2**64
+    run_id = run_id_from_parts(parts, ctx.prices, ctx.as_of, ctx.policy, "all", ctx.model_version)
+    schema = get_schema("recommendations")
+    arrow_schema = schema.arrow_schema()
+    sink = pa.BufferOutputStream()
+    writer: pq.ParquetWriter | None = None
+    dt: str | None = None
+    collected: list[pd.DataFrame] = []
+    accounts: list[pd.DataFrame] = []
+    rejected: list[pd.DataFrame] = []
+    for shard in range(ctx.manifest.shards):
+        prefix = _stage_prefix(ctx.key, shard)
+        trades = _read_parquet(blobs, f"{prefix}trades.parquet")
+        trades = trades.set_column(
+            trades.schema.get_field_index("run_id"),
+            "run_id",
+            pa.array([run_id] * trades.num_rows, type=pa.string()),
+        ).cast(arrow_schema)
+        rejected.append(_read_parquet(blobs, f"{prefix}rejected.parquet").to_pandas())
+        if collect:
+            accounts.append(_read_parquet(blobs, f"{prefix}accounts.parquet").to_pandas())
+            collected.append(trades.to_pandas())
+        if trades.num_rows == 0:
+            continue
+        if dt is None:
+            dt = split_by_partition(schema, trades)[0][0]
+        if writer is None:
+            writer = pq.ParquetWriter(sink, arrow_schema, compression="zstd")
+        writer.write_table(trades)
+    keys: list[str] = []
+    if writer is not None:
+        writer.close()
+        if write:
+            key = f"{schema.name}/dt={dt}/run-{run_id}.parquet"
+            blobs.put(key, sink.getvalue().to_pybytes())
+            keys.append(blobs.uri(key))
+    blobs.delete(blobs.list_keys(f"{RUNS_PREFIX}/{ctx.key}/"))
+    totals: dict[str, float | int] = {
+        "accounts": parts["accounts"][0],
+        "trades": parts["trades"][0],
+        "rejected": parts["rejected"][0],
+        "turnover": float(sum(float(m["turnover"]) for m in markers)),
+        "value": float(sum(float(m["value"]) for m in markers)),
+        "traded": int(sum(int(m["traded"]) for m in markers)),
+    }
+    return FinishedRun(
+        run_id=run_id,
+        keys=keys,
+        trades=pd.concat(collected, ignore_index=True) if collect else None,
+        accounts=pd.concat(accounts, ignore_index=True) if accounts else pd.DataFrame(),
+        rejected=pd.concat(rejected, ignore_index=True),
+        totals=totals,
+    )
+
+
+def run_shards(
+    lake: Lake,
+    ctx: RunContext,
+    *,
+    write: bool = True,
+    strict: bool = False,
+    collect: bool = True,
+    progress: ShardProgress | None = None,
+) -> FinishedRun:
+    """Stage every shard in turn (done ones are skipped), then finish the run."""
+    for shard in range(ctx.manifest.shards):
+        stage_shard(lake, ctx, shard, strict=strict)
+        if progress:
+            progress(shard + 1, ctx.manifest.shards)
+    return finish_run(lake, ctx, write=write, collect=collect)

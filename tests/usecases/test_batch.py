@@ -1,0 +1,213 @@
+"""The streaming batch over household shards: the whole-book batch's trades and run id, shard by
+shard; a run is visible only when complete; a SIGKILLed run leaves nothing visible and a re-run
+completes it, each trade once."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rebalancer.book import DEFAULT_MODELS, BookChunk, generate_book, write_book
+from rebalancer.engine import Policy
+from rebalancer.lake import LocalLake
+from rebalancer.usecases import RunResult, run_recommendations
+from rebalancer.usecases._batch import RUNS_PREFIX, RunContext, finish_run, stage_shard
+
+REPO = Path(__file__).resolve().parents[2]
+ACCOUNTS = 1_000
+SHARDS = 6
+KEY = ["account_id", "symbol", "side"]
+
+
+@pytest.fixture(scope="module")
+def priced(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[BookChunk]]:
+    """A lake with securities and daily prices, and a book's chunks (not yet written)."""
+    from rebalancer.market import backfill, load_price_panel, load_securities, seed_securities
+
+    root = tmp_path_factory.mktemp("priced") / "lake"
+    lake = LocalLake(root)
+    seed_securities(lake)
+    backfill(lake, source="history", start="2021-06-01", end="2022-12-28")
+    backfill(lake, source="synthetic", start="2021-06-01", end="2022-12-28", interval="1d",
+             exclude_history=True, securities=load_securities(lake))  # fmt: skip
+    panel = load_price_panel(lake, DEFAULT_MODELS.symbols)
+    chunks = list(generate_book(ACCOUNTS, seed=11, prices=panel, chunk_size=500))
+    lake.close()
+    return root, chunks
+
+
+def _lake(priced: tuple[Path, list[BookChunk]], where: Path, shards: int) -> LocalLake:
+    root, chunks = priced
+    shutil.copytree(root, where)
+    lake = LocalLake(where)
+    write_book(lake, iter(chunks), shards=shards)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def reference(
+    priced: tuple[Path, list[BookChunk]], tmp_path_factory: pytest.TempPathFactory
+) -> RunResult:
+    """The whole-book batch on the unsharded book (nothing written)."""
+    lake = _lake(priced, tmp_path_factory.mktemp("ref") / "lake", 0)
+    return run_recommendations(lake, write=False)
+
+
+def _canon(rows: pd.DataFrame) -> pd.DataFrame:
+    frame = rows.sort_values(KEY, ignore_index=True)
+    return frame.astype(object).where(frame.notna(), None)
+
+
+def _assert_same_run(got: RunResult, want: RunResult) -> None:
+    assert got.run_id == want.run_id
+    pd.testing.assert_frame_equal(_canon(got.rows), _canon(want.rows), check_dtype=False)
+    a, b = got.summary(), want.summary()
+    for name in ("accounts", "accounts_traded", "trades", "rejected"):
+        assert a[name] == b[name], name
+    assert a["turnover_usd"] == pytest.approx(b["turnover_usd"], rel=1e-12)
+
+
+def test_sharded_batch_is_the_whole_book_batch(
+    priced: tuple[Path, list[BookChunk]], reference: RunResult, tmp_path: Path
+) -> None:
+    lake = _lake(priced, tmp_path / "lake", SHARDS)
+    seen: list[tuple[int, int]] = []
+    run = run_recommendations(lake, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(s, SHARDS) for s in range(1, SHARDS + 1)]  # it went shard by shard
+    _assert_same_run(run, reference)
+    # One object, read back by every reader, staging gone.
+    keys = lake.list_objects("recommendations")
+    assert keys == run.keys and keys[0].endswith(f"/run-{run.run_id}.parquet")
+    assert len(lake.read("recommendations")) == len(reference.rows)
+    counted = lake.query(
+        "SELECT count(*) AS n, count(DISTINCT run_id) AS r FROM recommendations"
+    ).iloc[0]
+    assert (int(counted["n"]), int(counted["r"])) == (len(reference.rows), 1)
+    assert not lake.blobs.list_keys(f"{RUNS_PREFIX}/")
+    # The whole-book path on the same sharded book agrees; a re-run replaces, never adds.
+    _assert_same_run(run_recommendations(lake, stream=False, write=False), reference)
+    again = run_recommendations(lake, collect=False)
+    assert again.run_id == run.run_id and lake.list_objects("recommendations") == keys
+    assert again.rows.empty and again.totals is not None
+    totals, collected = again.summary(), run.summary()
+    for name in ("run_id", "as_of", "accounts", "accounts_traded", "trades", "rejected"):
+        assert totals[name] == collected[name], name
+    assert totals["turnover_pct"] == pytest.approx(collected["turnover_pct"], rel=1e-12)
+
+
+@settings(
+    max_examples=3,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(shards=st.integers(1, 40))
+def test_any_shard_count_gives_the_same_trades(
+    priced: tuple[Path, list[BookChunk]],
+    reference: RunResult,
+    tmp_path_factory: pytest.TempPathFactory,
+    shards: int,
+) -> None:
+    lake = _lake(priced, tmp_path_factory.mktemp("any") / "lake", shards)
+    _assert_same_run(run_recommendations(lake, write=False), reference)
+    assert not lake.list_objects("recommendations")  # a dry run writes nothing visible
+    assert not lake.blobs.list_keys(f"{RUNS_PREFIX}/")
+
+
+def test_a_single_account_reads_its_shard_and_matches_the_unsharded_path(
+    priced: tuple[Path, list[BookChunk]], tmp_path: Path
+) -> None:
+    sharded = _lake(priced, tmp_path / "sharded", SHARDS)
+    flat = _lake(priced, tmp_path / "flat", 0)
+    policy = Policy(rebalance_to="target")
+    for account in ("A00000001", "A00000777", "A00001000"):
+        got = run_recommendations(sharded, account_id=account, policy=policy, write=False)
+        want = run_recommendations(flat, account_id=account, policy=policy, write=False)
+        assert got.run_id == want.run_id
+        pd.testing.assert_frame_equal(_canon(got.rows), _canon(want.rows), check_dtype=False)
+
+
+def test_an_interrupted_run_is_invisible_and_a_rerun_completes_it(
+    priced: tuple[Path, list[BookChunk]], reference: RunResult, tmp_path: Path
+) -> None:
+    lake = _lake(priced, tmp_path / "lake", SHARDS)
+    first = run_recommendations(lake, write=False)  # the run's inputs, for its context
+    from rebalancer.lake._manifest import read_manifest
+
+    manifest = read_manifest(lake.blobs)
+    assert manifest is not None
+    ctx = RunContext(manifest, _prices(lake, first), first.as_of, Policy(), None)
+    stage_shard(lake, ctx, 0)
+    stage_shard(lake, ctx, 3)
+    with pytest.raises(Exception, match="not done"):
+        finish_run(lake, ctx)  # a final step before every shard is done refuses
+    assert not lake.list_objects("recommendations")
+    assert len(lake.blobs.list_keys(f"{RUNS_PREFIX}/{ctx.key}/")) == 8
+    run = run_recommendations(lake)
+    _assert_same_run(run, reference)
+    assert not lake.blobs.list_keys(f"{RUNS_PREFIX}/")
+
+
+def _prices(lake: LocalLake, run: RunResult) -> pd.Series:
+    from rebalancer.usecases import load_prices
+
+    return load_prices(lake, run.as_of)
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from rebalancer.lake import LocalLake
+from rebalancer.usecases import run_recommendations
+
+root, marks = Path(sys.argv[1]), Path(sys.argv[2])
+
+def progress(done, total):
+    (marks / f"done-{done}").touch()
+    if done == 3:
+        time.sleep(120)  # killed here: three shards staged, no run visible
+
+run_recommendations(LocalLake(root), progress=progress)
+"""
+
+
+def test_sigkill_mid_run_then_rerun_leaves_each_trade_once(
+    priced: tuple[Path, list[BookChunk]], reference: RunResult, tmp_path: Path
+) -> None:
+    lake = _lake(priced, tmp_path / "lake", SHARDS)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, lake.root, str(marks)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (marks / "done-3").exists():
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the child staged nothing in 120 s"
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert not lake.list_objects("recommendations")  # no visible partial run
+    assert lake.query("SELECT count(*) AS n FROM recommendations")["n"].iloc[0] == 0
+    assert lake.blobs.list_keys(f"{RUNS_PREFIX}/")  # its staging is there, unread
+    run = run_recommendations(lake)
+    _assert_same_run(run, reference)
+    back = lake.read("recommendations")
+    assert len(back) == len(reference.rows)
+    assert not back.duplicated(subset=[*KEY, "run_id"]).any()
+    assert not lake.blobs.list_keys(f"{RUNS_PREFIX}/")
