@@ -1,0 +1,137 @@
+"""Household shards: peak memory and time of ``recommend --all``, shard by shard vs whole book.
+
+For each book size: build a sharded book (S from the size rule) with seeded random-walk
+closes as daily bars (not timed), then, each in its own process so the peak RSS is its own:
+
+* ``sharded``: ``run_recommendations(lake, collect=False)`` — shard by shard, trades staged
+  and streamed into the run's one object;
+* ``whole``: ``run_recommendations(lake, stream=False)`` — the whole book read at once (the
+  path an unsharded book takes), same book, same objects.
+
+Both write the same run (the script checks the run ids agree). Then the single-account path:
+p50/p99 of ``run_recommendations(account_id=..., write=False)`` over random accounts.
+
+    python benchmarks/bench_shards.py [--accounts 20000 100000] [--singles 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import CHILD_PRELUDE, run_child, save
+
+BUILD_CHILD = (
+    CHILD_PRELUDE
+    + """
+import numpy as np, pandas as pd
+from rebalancer.book import DEFAULT_MODELS, generate_book, write_book
+from rebalancer.lake import LocalLake
+from rebalancer.market import seed_securities
+
+root, n_accounts = sys.argv[1], int(sys.argv[2])
+lake = LocalLake(root)
+seed_securities(lake)
+days = pd.bdate_range(end="2024-12-31", periods=700)
+rng = np.random.default_rng(11)
+panel = pd.DataFrame(index=days)
+for symbol in DEFAULT_MODELS.symbols:
+    vol = 0.035 if symbol.endswith("-USD") else 0.012
+    start = 30000.0 if symbol.endswith("-USD") else float(rng.uniform(20, 600))
+    panel[symbol] = start * np.exp(np.cumsum(rng.normal(0.0003, vol, len(days))))
+t0 = time.perf_counter()
+summary = write_book(lake, generate_book(n_accounts, seed=5, prices=panel, chunk_size=50_000),
+                     total_accounts=n_accounts)
+seconds = time.perf_counter() - t0
+last = panel.iloc[-5:].stack().rename("close").reset_index()
+last.columns = ["ts", "symbol", "close"]
+bars = last.assign(**{"interval": "1d", "open": last["close"], "high": last["close"],
+                      "low": last["close"], "volume": 0, "source": "synthetic",
+                      "ingested_at": pd.Timestamp("2025-01-01")})
+lake.write("market_prices", bars)
+print(json.dumps({"generate_seconds": seconds, "shards": summary.shards,
+                  "generate_peak_mib": peak_mib()}))
+"""
+)
+
+RUN_CHILD = (
+    CHILD_PRELUDE
+    + """
+from rebalancer.engine import tune_allocator
+from rebalancer.lake import LocalLake
+from rebalancer.usecases import run_recommendations
+
+root, mode = sys.argv[1], sys.argv[2]
+tune_allocator()
+lake = LocalLake(root)
+t0 = time.perf_counter()
+if mode == "sharded":
+    run = run_recommendations(lake, as_of="2025-01-01T00:00:00", collect=False)
+else:
+    run = run_recommendations(lake, as_of="2025-01-01T00:00:00", stream=False)
+seconds = time.perf_counter() - t0
+s = run.summary()
+print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "run_id": run.run_id,
+                  "accounts": s["accounts"], "trades": s["trades"]}))
+"""
+)
+
+SINGLE_CHILD = (
+    CHILD_PRELUDE
+    + """
+import numpy as np
+from rebalancer.lake import LocalLake
+from rebalancer.usecases import run_recommendations
+
+root, n_accounts, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+lake = LocalLake(root)
+rng = np.random.default_rng(7)
+ids = [f"A{i:08d}" for i in rng.integers(1, n_accounts + 1, n)]
+run_recommendations(lake, as_of="2025-01-01T00:00:00", account_id=ids[0], write=False)  # warm
+times = []
+for account in ids:
+    t0 = time.perf_counter()
+    run_recommendations(lake, as_of="2025-01-01T00:00:00", account_id=account, write=False)
+    times.append(1000 * (time.perf_counter() - t0))
+print(json.dumps({"p50_ms": float(np.percentile(times, 50)),
+                  "p99_ms": float(np.percentile(times, 99)), "calls": n}))
+"""
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--accounts", type=int, nargs="+", default=[20_000, 100_000])
+    parser.add_argument("--singles", type=int, default=100)
+    args = parser.parse_args()
+    results = []
+    for n in args.accounts:
+        root = Path(tempfile.mkdtemp(prefix="bench-shards-")) / "lake"
+        try:
+            built = run_child(BUILD_CHILD, str(root), str(n))
+            sharded = run_child(RUN_CHILD, str(root), "sharded")
+            whole = run_child(RUN_CHILD, str(root), "whole")
+            if sharded["run_id"] != whole["run_id"]:
+                raise SystemExit(f"run ids differ: {sharded['run_id']} != {whole['run_id']}")
+            single = run_child(SINGLE_CHILD, str(root), str(n), str(args.singles))
+        finally:
+            shutil.rmtree(root.parent, ignore_errors=True)
+        row = {"accounts": n, **built, "sharded": sharded, "whole": whole, "single": single}
+        results.append(row)
+        print(
+            f"{n:>9,} accounts, {built['shards']} shards: sharded {sharded['seconds']:.1f} s "
+            f"{sharded['peak_mib']:.0f} MiB | whole {whole['seconds']:.1f} s "
+            f"{whole['peak_mib']:.0f} MiB | single p50 {single['p50_ms']:.1f} ms "
+            f"p99 {single['p99_ms']:.1f} ms | generate {built['generate_seconds']:.1f} s "
+            f"{built['generate_peak_mib']:.0f} MiB",
+            flush=True,
+        )
+    print(save("shards", {"results": results}))
+
+
+if __name__ == "__main__":
+    main()

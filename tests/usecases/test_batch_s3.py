@@ -1,0 +1,96 @@
+"""The per-household read path on S3 (moto): a single account's household comes from its shard
+objects by GET, no Athena query, and equals the same household read from a local lake; a
+sharded batch runs on S3 too."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from rebalancer.book import BookChunk, BookTables, generate_book, write_book
+from rebalancer.book._shards import (
+    ACCOUNT_INDEX,
+    ENGINE_SHARD_TABLES,
+    read_household,
+    shard_key,
+    shard_of,
+)
+from rebalancer.errors import NotFoundError
+from rebalancer.lake import AwsLake, LocalLake
+from rebalancer.lake._manifest import MANIFEST_KEY, read_manifest
+from tests.book.conftest import make_panel
+
+SHARDS = 4
+
+
+@pytest.fixture(scope="module")
+def chunks() -> list[BookChunk]:
+    return list(generate_book(800, seed=4, prices=make_panel(), chunk_size=400))
+
+
+class _Calls:
+    """Every S3 and Athena API call a session's clients make: (operation, key)."""
+
+    def __init__(self, session: boto3.Session) -> None:
+        self.seen: list[tuple[str, str]] = []
+        session.events.register("before-parameter-build.s3.*", self._s3)
+        session.events.register("before-parameter-build.athena.*", self._athena)
+
+    def _s3(self, model: Any, params: dict[str, Any], **_: Any) -> None:
+        self.seen.append((model.name, str(params.get("Key", params.get("Prefix", "")))))
+
+    def _athena(self, model: Any, **_: Any) -> None:
+        self.seen.append((f"athena:{model.name}", ""))
+
+
+@pytest.fixture
+def s3(chunks: list[BookChunk]) -> Iterator[tuple[AwsLake, _Calls]]:
+    with mock_aws():
+        session = boto3.Session(region_name="us-east-1")
+        session.client("s3").create_bucket(Bucket="book-lake")
+        calls = _Calls(session)  # before any client is made: they all carry the hooks
+        lake = AwsLake("s3://book-lake/lake", database="db", workgroup="wg", boto3_session=session)
+        write_book(lake, iter(chunks), shards=SHARDS)
+        yield lake, calls
+
+
+def _canon(frame: pd.DataFrame) -> list[tuple[str, ...]]:
+    text = frame.astype(object).where(frame.notna(), None).astype(str)
+    return sorted(map(tuple, text[sorted(frame.columns)].to_numpy()))
+
+
+def test_a_household_is_read_by_get_from_its_shard_objects_only(
+    s3: tuple[AwsLake, _Calls], chunks: list[BookChunk], tmp_path: Path
+) -> None:
+    lake, calls = s3
+    local = LocalLake(tmp_path / "lake")
+    write_book(local, iter(chunks), shards=SHARDS)
+    manifest = read_manifest(lake.blobs)
+    assert manifest is not None
+    for account in ("A00000001", "A00000333", "A00000800"):
+        calls.seen.clear()
+        book = read_household(lake, account)
+        want = read_household(local, account)
+        for table in BookTables.TABLES:
+            assert _canon(getattr(book, table)) == _canon(getattr(want, table)), table
+        assert not [op for op, _ in calls.seen if op.startswith("athena:")]  # no SQL at all
+        household = str(want.accounts["household_id"].iloc[0])
+        shard = shard_of(household, SHARDS)
+        gets = [key.removeprefix("lake/") for op, key in calls.seen if op == "GetObject"]
+        book_gets = sorted(k for k in gets if k.startswith("_book/versions/"))
+        assert book_gets == sorted(
+            [shard_key(manifest.version, ACCOUNT_INDEX, shard_of(account, SHARDS))]
+            + [shard_key(manifest.version, t, shard) for t in ENGINE_SHARD_TABLES]
+            + manifest.tables["model_portfolios"]
+        )
+        assert gets.count(MANIFEST_KEY) == 1  # one manifest pinned for the whole read
+        # One object per table plus the index, the manifest and model portfolios: 8 GETs.
+        assert len(gets) == 8, gets
+    with pytest.raises(NotFoundError):
+        read_household(lake, "A99999999")
