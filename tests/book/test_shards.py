@@ -300,3 +300,24 @@ def test_household_reads_of_unsharded_and_legacy_books(
     write_book(lake, iter(chunks), shards=0)  # back to unsharded: still reads
     _same_rows(read_household(lake, first).holdings, legacy.holdings)
     assert book_problems(lake) == []
+
+
+def test_from_lake_household_of_prunes_to_the_shard(sharded: LocalLake) -> None:
+    """BookTables.from_lake(household_of=) on a sharded book: its shard's objects, no SQL."""
+    counting = _CountingBlobs(sharded.blobs)
+    sharded.blobs = counting  # type: ignore[assignment]
+    manifest = read_manifest(counting.inner)  # type: ignore[arg-type]
+    assert manifest is not None
+
+    def no_sql(*_: object, **__: object) -> None:
+        raise AssertionError("a sharded household read ran SQL")
+
+    sharded.query = no_sql  # type: ignore[method-assign]
+    family = BookTables.from_lake(sharded, household_of="A00000002")
+    assert "A00000002" in set(family.accounts["account_id"])
+    household = str(family.accounts["household_id"].iloc[0])
+    assert set(family.accounts["household_id"].astype(str)) == {household}
+    shards = {k.split("/shard=")[1][:4] for k in counting.got if "/shard=" in k}
+    assert shards <= {f"{shard_of(household, SHARDS):04d}", f"{shard_of('A00000002', SHARDS):04d}"}
+    with pytest.raises(NotFoundError):
+        BookTables.from_lake(sharded, household_of="nobody")

@@ -103,12 +103,18 @@ class BookTables:
 
         The single-account path needs the whole household: its trades depend on the siblings'
         through the same-run wash-sale guard, and the household's recent trades set the
-        wash-sale window. Raises :class:`NotFoundError` for an unknown account.
+        wash-sale window. A sharded book reads the household's shard objects alone
+        (:func:`rebalancer.book._shards.read_household`); an unsharded one, seven
+        parameterized queries. Raises :class:`NotFoundError` for an unknown account.
         """
 
         def read() -> BookTables:  # every table from one published book version
             if household_of is None:
                 return cls.from_frames(**{name: lake.read(name) for name in cls.TABLES})
+            from rebalancer.book._shards import read_household, sharded_manifest
+
+            if sharded_manifest(lake) is not None:  # its shard's objects alone, no SQL
+                return read_household(lake, household_of)
             return _household_from_lake(cls, lake, household_of)
 
         return read_lake_consistently(lake, read)
