@@ -41,6 +41,7 @@ bench: setup  ## benchmarks; results go to benchmarks/results/*.json and the REA
 	$(PY) benchmarks/bench_generate.py
 	$(PY) benchmarks/bench_recommend.py
 	$(PY) benchmarks/bench_api.py
+	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_backtest.py
 
 # checkov lives in its own tool env: it pins an old boto3 and ships its own hcl2.
