@@ -166,6 +166,54 @@ class RunContext:
         return run_key(self.manifest, self.prices, self.as_of, self.policy, self.model_version)
 
 
+def _context_key(key: str) -> str:
+    return f"{RUNS_PREFIX}/{key}/context.json"
+
+
+def save_context(lake: Lake, ctx: RunContext) -> str:
+    """Save a run's shared inputs under its staging prefix; returns the run key (what a
+    distributed run passes to its workers)."""
+    body = {
+        "book": ctx.manifest.version,
+        "as_of": ctx.as_of.isoformat(),
+        "policy": ctx.policy.to_json(),
+        "model_version": ctx.model_version,
+        "chunk_size": ctx.chunk_size,
+        "prices": {str(k): float(v) for k, v in ctx.prices.sort_index().items()},
+    }
+    _blobs(lake).put(_context_key(ctx.key), json.dumps(body, sort_keys=True).encode())
+    return ctx.key
+
+
+def load_context(lake: Lake, key: str) -> RunContext:
+    """A saved run's inputs; :class:`ConflictError` if the book was republished since (the
+    run would mix versions) or the run is unknown."""
+    from rebalancer.lake._manifest import read_manifest
+
+    blobs = _blobs(lake)
+    raw = blobs.get(_context_key(key))
+    if raw is None:
+        raise ConflictError(f"run {key} has no saved context (finished, or never planned)")
+    body = json.loads(raw)
+    manifest = read_manifest(blobs)
+    if manifest is None or manifest.version != body["book"]:
+        raise ConflictError(
+            f"run {key} was planned on book version {body['book']}, which is no longer the "
+            "published one; plan the run again"
+        )
+    ctx = RunContext(
+        manifest,
+        pd.Series(body["prices"], dtype=float),
+        pd.Timestamp(body["as_of"]),
+        Policy.from_json(body["policy"]),
+        body["model_version"],
+        int(body["chunk_size"]),
+    )
+    if ctx.key != key:
+        raise ConflictError(f"run {key}: its saved context does not hash to its key")
+    return ctx
+
+
 def shard_done(lake: Lake, ctx: RunContext, shard: int) -> dict[str, Any] | None:
     """The shard's commit marker, if it was staged."""
     raw = _blobs(lake).get(f"{_stage_prefix(ctx.key, shard)}done.json")

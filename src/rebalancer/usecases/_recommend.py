@@ -41,7 +41,13 @@ from rebalancer.errors import (
 from rebalancer.lake import Lake, get_schema
 from rebalancer.lake._manifest import BookManifest, book_snapshot
 from rebalancer.market._prices import LOOKBACK_DAYS, book_as_of, load_prices, partitions
-from rebalancer.usecases._batch import RunContext, ShardProgress, run_shards, sharded_symbols
+from rebalancer.usecases._batch import (
+    RunContext,
+    ShardProgress,
+    run_shards,
+    save_context,
+    sharded_symbols,
+)
 
 #: The ``recommendations`` table's columns, in order, from its schema (one source).
 RECOMMENDATION_COLUMNS = [c.name for c in get_schema("recommendations").columns]
@@ -255,6 +261,49 @@ def run_recommendations(
     )  # fmt: skip
 
 
+def _sharded_context(
+    lake: Lake,
+    manifest: BookManifest,
+    when: pd.Timestamp | None,
+    policy: Policy,
+    model_version: str | None,
+    chunk_size: int = CHUNK_SIZE,
+) -> RunContext:
+    """A sharded run's shared inputs: the as-of (default: the book's) and the prices."""
+    when = when or book_as_of(lake, sharded_symbols(lake, manifest))
+    prices = load_prices(lake, when)
+    if prices.empty:
+        raise MarketDataError(
+            f"no prices closed in the {LOOKBACK_DAYS} days before {when.isoformat()}"
+        )
+    if manifest.accounts == 0:
+        raise NotFoundError("the accounts table is empty: run `rebalancer generate` first")
+    return RunContext(manifest, prices, when, policy, model_version, chunk_size)
+
+
+def plan_sharded_run(
+    lake: Lake,
+    *,
+    as_of: str | datetime | pd.Timestamp | None = None,
+    policy: Policy | None = None,
+    model_version: str | None = None,
+) -> RunContext:
+    """The first step of a distributed run: fix the book version, as-of and prices once and
+    save them under the run (:func:`~rebalancer.usecases._batch.save_context`), so each shard
+    worker loads them without a query. Raises :class:`ConfigError` for an unsharded book."""
+    when = parse_as_of(as_of)
+    blobs = getattr(lake, "blobs", None)
+    if blobs is None:
+        raise ConfigError("a distributed run needs a lake with an object store")
+    with book_snapshot(blobs):
+        manifest = sharded_manifest(lake)
+        if manifest is None:
+            raise ConfigError("the published book is not sharded: nothing to distribute")
+        ctx = _sharded_context(lake, manifest, when, policy or Policy(), model_version)
+    save_context(lake, ctx)
+    return ctx
+
+
 def _run_sharded(
     lake: Lake,
     manifest: BookManifest,
@@ -269,15 +318,8 @@ def _run_sharded(
     progress: ShardProgress | None,
 ) -> RunResult:
     """The batch over a sharded book (:mod:`rebalancer.usecases._batch`)."""
-    when = when or book_as_of(lake, sharded_symbols(lake, manifest))
-    prices = load_prices(lake, when)
-    if prices.empty:
-        raise MarketDataError(
-            f"no prices closed in the {LOOKBACK_DAYS} days before {when.isoformat()}"
-        )
-    if manifest.accounts == 0:
-        raise NotFoundError("the accounts table is empty: run `rebalancer generate` first")
-    ctx = RunContext(manifest, prices, when, policy, model_version, chunk_size)
+    ctx = _sharded_context(lake, manifest, when, policy, model_version, chunk_size)
+    when = ctx.as_of
     done = run_shards(lake, ctx, write=write, strict=strict, collect=collect, progress=progress)
     trades = done.trades if done.trades is not None else pd.DataFrame()
     rec = Recommendation(

@@ -1,0 +1,1 @@
+"""The batch shard worker Lambda (Step Functions Distributed Map over household shards)."""
