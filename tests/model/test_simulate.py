@@ -3,6 +3,8 @@ the ceiling, and the decisions it writes to the lake."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -16,10 +18,12 @@ from rebalancer.model import (
     classification_report,
     codes,
     draw_styles,
+    price_bars,
     replay_dates,
     simulate,
     write_simulation,
 )
+from tests.cli.conftest import invoke
 from tests.model.conftest import BOOK_START, SEED
 
 
@@ -124,3 +128,20 @@ def test_written_decisions_are_a_lake_table(simulation: SimulationResult, lake: 
         "ON f.as_of = d.as_of AND f.account_id = d.account_id AND f.symbol = d.symbol"
     )
     assert int(joined["n"].iloc[0]) == len(simulation.decisions)
+
+
+def test_cli_simulate_writes_decisions_and_reports_the_ceiling(
+    panel: pd.DataFrame, tmp_path: Path
+) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    lake.write("market_prices", price_bars(panel), name="bars")
+    args = ["decisions", "simulate", "--accounts", "12", "--dates", "2", "--step-days", "3"]
+    code, out, err = invoke(lake.root, *args, "--seed", "4")
+    assert code == 0, err
+    assert "simulated decisions" in out and "ceiling (latent policy vs noisy labels)" in out
+    rows = lake.query("SELECT count(DISTINCT as_of) AS dates, count(*) AS n FROM decisions")
+    assert int(rows["dates"].iloc[0]) == 2 and int(rows["n"].iloc[0]) > 0
+    code, _, err = invoke(lake.root, *args, "--start", "1999-01-01")
+    assert code == 2 and "less than 400 days" in err
+    code, _, err = invoke(lake.root, "decisions", "simulate", "--dates", "5000")
+    assert code == 2 and "sessions" in err
