@@ -8,10 +8,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from rebalancer.book import BookTables
 from rebalancer.errors import ConfigError, SchemaValidationError
 from rebalancer.lake import LocalLake
-from rebalancer.model import import_decisions, parse_decisions_csv
+from rebalancer.model import (
+    holding_features,
+    import_decisions,
+    parse_decisions_csv,
+    price_bars,
+    training_set,
+)
 from tests.cli.conftest import invoke
+from tests.model.conftest import BOOK_START
 
 GOOD_AND_BAD = """as_of,account_id,symbol,action,advisor_id,note
 2024-03-01T16:00:00Z,A1,VTI,sell,ADV1,trim
@@ -101,3 +109,38 @@ def test_cli_import(tmp_path: Path) -> None:
     assert code == 0 and "imported 1 decision(s)" in out
     code, _, err = invoke(lake, "decisions", "import", str(tmp_path / "missing.csv"))
     assert code == 2 and "cannot read" in err and "Traceback" not in err
+
+
+def test_imported_rows_on_the_lakes_book_become_training_rows(
+    tmp_path: Path, book: BookTables, panel: pd.DataFrame
+) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
+    for name, frame in book.frames().items():
+        lake.write(name, frame, name="book")
+    as_of = BOOK_START + pd.Timedelta(days=1)
+    held = book.holdings[book.holdings["symbol"] != "CASH"].iloc[:2]
+    lines = [
+        f"{as_of.isoformat()},{a},{s},HOLD"
+        for a, s in zip(held["account_id"], held["symbol"], strict=True)
+    ]
+    text = (
+        "as_of,account_id,symbol,action\n"
+        + "\n".join([*lines, f"{as_of.isoformat()},NOPE,VTI,BUY"])
+        + "\n"
+    )
+    result = import_decisions(lake, write(tmp_path, text))
+    assert result.written == 3 and result.with_features == 2
+    rows = training_set(lake, source="import")
+    assert sorted(rows["account_id"]) == sorted(held["account_id"])
+    expected = holding_features(lake, as_of).merge(held[["account_id", "symbol"]])
+    got = rows[expected.columns].sort_values(["account_id", "symbol"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        got,
+        expected.sort_values(["account_id", "symbol"]).reset_index(drop=True),
+        check_dtype=False,  # keys: string vs object, same values
+    )
+    assert (
+        import_decisions(lake, write(tmp_path, text, "again.csv"), features=False).with_features
+        == 0
+    )

@@ -25,17 +25,25 @@ def decisions_import(
     strict: Annotated[
         bool, typer.Option("--strict", help="One bad row writes nothing and fails.")
     ] = False,
+    features: Annotated[
+        bool,
+        typer.Option(
+            "--features/--no-features",
+            help="Describe the rows with the features query over the lake's book (trainable).",
+        ),
+    ] = True,
 ) -> None:
     """Import a firm's own decisions (source=import). Bad rows are listed with their line
     numbers and left out; every other row is written (exit code 3 if any row was bad)."""
     from rebalancer.usecases._model import import_decision_file
 
-    result = import_decision_file(open_lake(), file, strict=strict)
+    result = import_decision_file(open_lake(), file, strict=strict, features=features)
     for line, reason in result.rejected[["line", "reason"]].itertuples(index=False):
         err_console.print(f"{escape(file.name)} line {line}: {escape(str(reason))}", soft_wrap=True)
     console.print(
         f"imported {result.written:,} decision(s) from {escape(file.name)}; "
-        f"rejected {len(result.rejected):,}"
+        f"rejected {len(result.rejected):,}; {result.with_features:,} described by the "
+        "features query over the lake's book (training rows)"
     )
     if not result.ok:
         raise typer.Exit(3)

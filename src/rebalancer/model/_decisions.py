@@ -38,6 +38,8 @@ class ImportResult:
     written: int
     rejected: pd.DataFrame
     keys: list[str]
+    #: Written rows described by the features query over the lake's book (trainable).
+    with_features: int = 0
 
     @property
     def ok(self) -> bool:
@@ -132,10 +134,15 @@ def parse_decisions_csv(data: bytes, *, decided_by: str) -> tuple[pd.DataFrame, 
     return rows, rejected
 
 
-def import_decisions(lake: Lake, path: str | Path, *, strict: bool = False) -> ImportResult:
+def import_decisions(
+    lake: Lake, path: str | Path, *, strict: bool = False, features: bool = True
+) -> ImportResult:
     """Validate a CSV of a firm's own decisions and write the valid rows (``source=import``).
 
     Bad rows are returned with their line numbers; every other row is written. With
+    ``features``, the rows the lake's book holds are described by the features query at their
+    as_of (``decision_features``), which makes them training rows: the book in the lake is
+    taken as the book the decisions were made on. With
     ``strict``, one bad row writes nothing (:class:`SchemaValidationError` naming it).
     The object name is the file content's hash: importing the same file twice is one copy.
     """
@@ -152,7 +159,15 @@ def import_decisions(lake: Lake, path: str | Path, *, strict: bool = False) -> I
             f"({len(rejected)} bad row(s); nothing written)"
         )
     keys: list[str] = []
+    described = 0
     if len(rows):
-        digest = hashlib.sha256(data).hexdigest()[:16]
-        keys = lake.write("decisions", rows, name=f"import-{digest}")
-    return ImportResult(written=len(rows), rejected=rejected, keys=keys)
+        from rebalancer.model._features import features_for_decisions
+
+        name = f"import-{hashlib.sha256(data).hexdigest()[:16]}"
+        if features:
+            rows_features = features_for_decisions(lake, rows)
+            described = len(rows_features)
+            if described:
+                keys += lake.write("decision_features", rows_features, name=name)
+        keys += lake.write("decisions", rows, name=name)
+    return ImportResult(written=len(rows), rejected=rejected, keys=keys, with_features=described)

@@ -157,3 +157,22 @@ def book_features(
     """Features of a book that is not in the lake (written to a scratch lake first)."""
     with scratch_lake(bars) as scratch:
         return scratch.features(book, as_of, min_trade_value=min_trade_value)
+
+
+def features_for_decisions(lake: Lake, decisions: pd.DataFrame) -> pd.DataFrame:
+    """``decision_features`` rows for decisions recorded against the lake's book (imported or
+    dashboard decisions): the features query at each decision's as_of over the book the lake
+    holds, kept for the decided (account, symbol) pairs. A pair the book does not have gets
+    no row (and stays out of the training set)."""
+    from rebalancer.lake import get_schema
+
+    columns = get_schema("decision_features").column_names
+    if decisions.empty or not lake.list_objects("accounts"):
+        return pd.DataFrame(columns=columns)
+    parts = []
+    for as_of, group in decisions.groupby("as_of", sort=True):
+        rows = holding_features(lake, pd.Timestamp(as_of))
+        wanted = group[["account_id", "symbol"]].astype(str).drop_duplicates()
+        rows = rows.merge(wanted, on=["account_id", "symbol"], how="inner")
+        parts.append(rows.assign(as_of=pd.Timestamp(as_of))[columns])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

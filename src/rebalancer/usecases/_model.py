@@ -117,9 +117,11 @@ def simulate_decisions(
     )
 
 
-def import_decision_file(lake: Lake, path: str | Path, *, strict: bool = False) -> ImportResult:
+def import_decision_file(
+    lake: Lake, path: str | Path, *, strict: bool = False, features: bool = True
+) -> ImportResult:
     """Import a firm's own decisions from a CSV (see :func:`rebalancer.model.import_decisions`)."""
-    return import_decisions(lake, path, strict=strict)
+    return import_decisions(lake, path, strict=strict, features=features)
 
 
 def train_model(
