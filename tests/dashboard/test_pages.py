@@ -216,3 +216,14 @@ def test_backtests_page_compares_policies(lake_copy, monkeypatch: pytest.MonkeyP
     table = at.dataframe[0].value.set_index("run_id")
     assert table.loc["r-never", "final_value"] == pytest.approx(1.30)
     assert at.subheader[0].value.startswith("Policies on SPY,AGG (ira, 2020-01-01 to 2020-01-05)")
+
+
+def test_a_failing_query_is_a_message(lake_copy, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    # A corrupt holdings object: the book's queries fail; the pages say so in one line.
+    for key in lake_copy.list_objects("holdings"):
+        Path(key).write_bytes(b"not parquet")
+    at = app_on(lake_copy.root, monkeypatch)
+    assert not at.metric
+    assert [e.value.split(":")[0] for e in at.error] == ["Reading the book"]
+    at = app_on(lake_copy.root, monkeypatch, "views/account.py", account_id="A00000001")
+    assert any(e.value.startswith("Account A00000001:") for e in at.error)
