@@ -120,7 +120,9 @@ def test_load_price_panel_takes_the_latest_daily_bar(lake: LocalLake) -> None:
     assert list(panel.columns) == ["AAA", "BBB"]
     assert panel["AAA"].tolist() == [1.0, 20.0, 3.0, 4.0]
     assert panel["BBB"].iloc[:2].tolist() == [7.0, 8.0] and panel["BBB"].iloc[2:].isna().all()
-    with pytest.raises(MarketDataError, match=r"no daily prices for CCC; run `rebalancer backfill` first"):
+    with pytest.raises(
+        MarketDataError, match=r"no daily prices for CCC; run `rebalancer backfill` first"
+    ):
         load_price_panel(lake, ["AAA", "CCC"])
 
 
