@@ -86,3 +86,12 @@ class ConflictError(RebalancerError):
     exit_code = 8
     http_status = 409
     title = "Conflict"
+
+
+class ModelError(RebalancerError):
+    """The advisor-action model cannot serve: no model registered, a corrupt artifact, a
+    feature list that differs from the request, an unreachable endpoint."""
+
+    exit_code = 9
+    http_status = 503
+    title = "Model unavailable"
