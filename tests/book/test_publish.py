@@ -117,6 +117,21 @@ def test_a_dead_runs_leftovers_go_at_the_next_publish(lake: LocalLake, panel: pd
     assert not lake.blobs.list_keys(version_prefix(dead))
 
 
+def test_a_killed_runs_temp_files_and_empty_directories_go_too(
+    lake: LocalLake, panel: pd.DataFrame
+) -> None:
+    """SIGKILL mid-write leaves a hidden temp file (never listed as an object) or a bare
+    directory; the next publish still removes the dead version's whole directory."""
+    write_book(lake, _chunks(panel, 100, seed=1))
+    versions = Path(lake.blobs.root) / "_book" / "versions"
+    half_written = versions / "20200101T000000Z-deadbeef" / "holdings" / "shard=0000"
+    half_written.mkdir(parents=True)
+    (half_written / ".part-00000.parquet.0123abcd.tmp").write_bytes(b"PAR1 half")
+    (versions / "20200102T000000Z-0badf00d" / "accounts").mkdir(parents=True)
+    second = write_book(lake, _chunks(panel, 100, seed=2))
+    assert {p.name for p in versions.iterdir()} == {second.version, second.previous}
+
+
 def test_a_second_publisher_is_refused_while_one_runs(lake: LocalLake, panel: pd.DataFrame) -> None:
     write_book(lake, _chunks(panel, 100, seed=1))
     with BookPublication(lake) as holder:

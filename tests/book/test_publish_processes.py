@@ -92,22 +92,40 @@ def test_two_generates_at_once_end_with_one_whole_book(root: Path) -> None:
     assert _versions_on_disk(root) == {manifest.version, manifest.previous}
 
 
+def _wait_for_writing(proc: subprocess.Popen[str], root: Path, before: set[str]) -> bool:
+    """Wait until the run has written part of its version (True) or has exited (False)."""
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if _versions_on_disk(root) - before:
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.02)
+    raise AssertionError("generate wrote nothing in 180 s")
+
+
 def test_generate_killed_mid_run_leaves_the_old_book(root: Path) -> None:
     _generate(root, 3_000, seed=1)
     published = {3_000}
     mid_run = 0
-    for attempt, delay in enumerate((1.0, 2.0, 2.5, 3.0, 3.5, 4.5)):
+    # Kill once before anything is written, then at several points after the run's first
+    # object appears (the machine's load moves start-up time, so the clock starts there).
+    for attempt, delay in enumerate((None, 0.0, 0.3, 0.8, 1.5, 2.5)):
+        before = _versions_on_disk(root)
         proc = _start(root, BIG + attempt, seed=10 + attempt)
-        time.sleep(delay)
+        if delay is None:
+            time.sleep(0.5)
+        elif _wait_for_writing(proc, root, before):
+            time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.communicate(timeout=60)
         lake = LocalLake(root)
         manifest = read_manifest(lake.blobs)
         assert manifest is not None
-        if proc.returncode == -signal.SIGKILL and manifest.accounts != BIG + attempt:
-            mid_run += 1
-        else:
-            published.add(BIG + attempt)  # it finished (or switched) before the kill
+        if manifest.accounts == BIG + attempt:
+            published.add(BIG + attempt)  # it switched the book before the kill
+        elif _versions_on_disk(root) - {manifest.version, manifest.previous}:
+            mid_run += 1  # killed with part of its version written
         assert book_problems(lake, accounts=published) == [], delay
         assert len(lake.read("accounts")) == manifest.accounts
         lake.close()

@@ -195,6 +195,7 @@ def cleanup(blobs: BlobStore, manifest: BookManifest) -> int:
     if LEGACY_VERSION not in keep:
         doomed += flat_objects(blobs, sorted(manifest.tables))
     blobs.delete(doomed)
+    blobs.sweep(f"{VERSIONS_PREFIX}/", keep)  # dead runs' temp files and empty directories
     return len(doomed)
 
 

@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import socket
 import time
 import uuid
@@ -138,6 +139,12 @@ class BlobStore(Protocol):
         """Delete objects by lake-relative key; missing ones are ignored."""
         ...
 
+    def sweep(self, prefix: str, keep: set[str]) -> None:
+        """Remove what a killed writer leaves that :meth:`list_keys` does not show (a local
+        store's hidden temp files and empty directories) under each child of ``prefix`` not
+        named in ``keep``. Object stores have no such leftovers. Call it under the lock."""
+        ...
+
     def lock(self, key: str, holder: dict[str, Any]) -> PublishLock:
         """Take the writer lock at ``key`` or raise :class:`ConflictError` naming its holder."""
         ...
@@ -232,6 +239,14 @@ class LocalBlobs:
                     break
                 directory = directory.parent
 
+    def sweep(self, prefix: str, keep: set[str]) -> None:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return
+        for child in base.iterdir():
+            if child.is_dir() and child.name not in keep:
+                shutil.rmtree(child, ignore_errors=True)
+
     def lock(self, key: str, holder: dict[str, Any]) -> PublishLock:
         """``flock`` on a lock file: exclusive, and released by the kernel if the process
         dies (SIGKILL included), so a dead run never blocks the next one."""
@@ -314,6 +329,10 @@ class S3Blobs:
         for start in range(0, len(keys), 1000):
             batch = [{"Key": self._prefix + k} for k in keys[start : start + 1000]]
             self._s3().delete_objects(Bucket=self._bucket, Delete={"Objects": batch})
+
+    def sweep(self, prefix: str, keep: set[str]) -> None:
+        """Nothing to do: S3 has no partial objects (an unfinished multipart upload is not an
+        object, and the bucket's lifecycle rule aborts it)."""
 
     def lock(self, key: str, holder: dict[str, Any]) -> PublishLock:
         """A conditional create (``If-None-Match: *``); a lock not refreshed for
