@@ -61,3 +61,31 @@ def test_get_settings_is_cached(monkeypatch: pytest.MonkeyPatch) -> None:
     first = get_settings()
     monkeypatch.setenv("REBALANCER_LAKE", "/elsewhere")
     assert get_settings() is first
+
+
+def test_load_settings_is_one_line_naming_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rebalancer.config import load_settings
+    from rebalancer.errors import ConfigError
+
+    monkeypatch.setenv("REBALANCER_BACKEND", "gcp")
+    monkeypatch.setenv("REBALANCER_SYNTHETIC_SEED", "x")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert str(info.value) == (
+        "REBALANCER_BACKEND: Input should be 'local' or 'aws' (got 'gcp') (and 1 more)"
+    )
+    with pytest.raises(ConfigError, match=r"^--backend: Input should be 'local' or 'aws'"):
+        load_settings({"backend": "--backend"}, backend="azure")
+    get_settings.cache_clear()
+    with pytest.raises(ConfigError, match=r"^REBALANCER_BACKEND: "):
+        get_settings()
+    get_settings.cache_clear()
+
+
+def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rebalancer.config import load_settings
+    from rebalancer.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        load_settings(api_key=["s3cret"])
+    assert str(info.value).startswith("REBALANCER_API_KEY: ") and "s3cret" not in str(info.value)

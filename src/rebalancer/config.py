@@ -7,11 +7,14 @@ argument beats the environment: ``Settings(lake="/tmp/x")`` wins over ``REBALANC
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from rebalancer.errors import ConfigError
 
 ENV_PREFIX = "REBALANCER_"
 
@@ -78,10 +81,36 @@ class Settings(BaseSettings):
         return self.lake.startswith("s3://")
 
 
+def settings_error(exc: ValidationError, names: Mapping[str, str] | None = None) -> ConfigError:
+    """One line naming the first bad setting by its environment variable (or by ``names``,
+    e.g. a command-line flag that supplied it), pydantic's reason and the value (secrets not)."""
+    errors = exc.errors()
+    first = errors[0]
+    loc = first.get("loc", ())
+    field = str(loc[0]) if loc else ""
+    name = (names or {}).get(field) or (ENV_PREFIX + field.upper() if field else "settings")
+    message = " ".join(str(first.get("msg", "invalid value")).split())
+    annotation = Settings.model_fields[field].annotation if field in Settings.model_fields else None
+    secret = SecretStr in (annotation, *get_args(annotation))
+    got = "" if secret or "input" not in first else f" (got {first['input']!r})"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return ConfigError(f"{name}: {message}{got}{more}")
+
+
+def load_settings(names: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment with ``overrides`` on top; a bad value is a one-line
+    :class:`ConfigError` naming its variable (``names`` maps a field to the flag that set it)."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise settings_error(exc, names) from None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """Settings from the environment, cached for the process (Lambda warm starts reuse it)."""
-    return Settings()
+    """Settings from the environment, cached for the process (Lambda warm starts reuse it).
+    A bad ``REBALANCER_*`` value is a one-line :class:`ConfigError` naming the variable."""
+    return load_settings()
 
 
 def env_var_names() -> set[str]:

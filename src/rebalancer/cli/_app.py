@@ -15,8 +15,8 @@ import typer
 from typer.core import TyperGroup
 
 from rebalancer import __version__
-from rebalancer.cli._output import console, err_console
-from rebalancer.config import Settings
+from rebalancer.cli._output import console, err_console, escape
+from rebalancer.config import Settings, load_settings
 from rebalancer.errors import ConfigError, RebalancerError
 from rebalancer.lake import Lake, get_lake
 
@@ -39,13 +39,14 @@ state = _State()
 
 
 def settings() -> Settings:
-    """Settings from the environment, with global command-line options on top."""
+    """Settings from the environment, with global command-line options on top; a bad value is
+    one line naming the flag or the ``REBALANCER_*`` variable that gave it."""
     overrides: dict[str, Any] = {}
     if state.lake:
         overrides["lake"] = state.lake
     if state.backend:
         overrides["backend"] = state.backend
-    return Settings(**overrides)
+    return load_settings({name: f"--{name}" for name in overrides}, **overrides)
 
 
 def open_lake() -> Lake:
@@ -53,9 +54,14 @@ def open_lake() -> Lake:
     return get_lake(settings())
 
 
+def print_error(message: str) -> None:
+    """``error: <message>`` on stderr; the message is text, never markup."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print a one-line error and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    print_error(message)
     return typer.Exit(code)
 
 
@@ -136,12 +142,10 @@ def run() -> None:
         sys.exit(2)
     except click_errors.UsageError as exc:
         hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-        message = " ".join(exc.format_message().split())
-        err_console.print(f"[bold red]error:[/] {message}{hint}", highlight=False, soft_wrap=True)
+        print_error(" ".join(exc.format_message().split()) + hint)
         sys.exit(exc.exit_code)
     except click_errors.ClickException as exc:
-        message = " ".join(exc.format_message().split())
-        err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        print_error(" ".join(exc.format_message().split()))
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")

@@ -30,5 +30,6 @@ def serve(
         key = secrets.token_urlsafe(24)
         current = current.model_copy(update={"api_key": SecretStr(key)})
         err_console.print(f"REBALANCER_API_KEY not set; this run's key: [bold]{key}[/]")
-    err_console.print(f"API on http://{host}:{port}  (docs: http://{host}:{port}/docs)")
+    where = f"http://{host}:{port}"
+    err_console.print(f"API on {where}  (docs: {where}/docs)", markup=False)
     uvicorn.run(create_app(current), host=host, port=port, log_level="info")
