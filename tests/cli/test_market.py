@@ -236,3 +236,28 @@ def test_backfill_bad_input(tmp_path: Path, args: list[str], message: str) -> No
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "lake").exists() or not any((tmp_path / "lake").rglob("*.parquet"))
+
+
+def test_markup_in_a_symbols_file_prints_as_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("symbol,name,asset_class,currency\n[/X],Bad,equity,USD\n")
+    monkeypatch.setenv("REBALANCER_SYMBOLS_FILE", str(bad))
+    for verb in (["securities", "seed"], ["securities", "list"]):
+        code, _, err = invoke(tmp_path / "lake", *verb)
+        assert code == 2  # was: a MarkupError traceback
+        (line,) = err.strip().splitlines()
+        assert line.startswith("error: ") and "'[/X]'" in line
+    odd = tmp_path / "odd.csv"
+    odd.write_text(
+        "symbol,name,asset_class,currency\nODD,[/bold] [link=https://evil.example]Odd[/link],"
+        "equity,USD\n"
+    )
+    env = {**env_for(tmp_path / "lake2"), "REBALANCER_SYMBOLS_FILE": str(odd)}
+    result = subprocess.run(
+        [*CLI, "securities", "list"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "[/bold] [link=https://evil.example]Odd[/link]" in result.stdout
+    assert "\x1b]8;" not in result.stdout

@@ -219,3 +219,27 @@ def test_a_bad_policy_file_is_one_line_naming_it(
     assert result.exit_code == ConfigError.exit_code, result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: --policy-file {path}: ") and message in line
+
+
+# --- square brackets are text -----------------------------------------------------------------
+
+
+def test_markup_in_an_account_id_prints_as_text(book_lake: LocalLake) -> None:
+    result = CliRunner().invoke(
+        app, ["--lake", book_lake.root, "recommend", "--account", "[/bold]x", "--as-of", AS_OF]
+    )
+    assert result.exit_code == NotFoundError.exit_code, result.output  # was: MarkupError
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "[/bold]x" in line
+
+
+def test_markup_in_a_rejected_account_prints_as_text(book_lake: LocalLake) -> None:
+    from tests.engine.books import account, holdings
+
+    odd = "[link=https://evil.example]A4[/link]"
+    book_lake.write("accounts", pd.DataFrame([account(odd, household_id="H4")]))
+    book_lake.write("holdings", holdings(odd, VTI=-1))
+    result = run(["recommend", "--all", "--as-of", AS_OF, "--dry-run"], book_lake.root)
+    assert result.returncode == 0, result.stderr
+    assert f"account {odd}: negative or missing quantity of VTI" in result.stderr
+    assert "\x1b]8;" not in result.stderr

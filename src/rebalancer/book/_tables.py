@@ -198,7 +198,9 @@ def _check_table(name: str, frame: pd.DataFrame) -> None:
         if column.type in _NUMERIC and not pd.api.types.is_numeric_dtype(values.dtype):
             parsed = pd.to_numeric(values, errors="coerce")
             _first_bad(name, column.name, values, parsed, "a number")
-        elif column.type in _TEMPORAL and values.dtype == object:
+        elif column.type in _TEMPORAL and (
+            values.dtype == object or pd.api.types.is_string_dtype(values.dtype)
+        ):
             parsed = pd.to_datetime(values, errors="coerce", format="mixed")
             _first_bad(name, column.name, values, parsed, "a date")
 

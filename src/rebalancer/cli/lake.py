@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from rebalancer.cli._app import app, open_lake
-from rebalancer.cli._output import OutputFormat, console, print_frame
+from rebalancer.cli._output import OutputFormat, console, escape, print_frame
 from rebalancer.errors import ConfigError
 
 MAX_SQL_FILE_BYTES = 1_000_000
@@ -53,7 +53,7 @@ def query(
 def views_sync() -> None:
     """Create or replace every analyst view on the configured backend."""
     names = open_lake().sync_views()
-    console.print(f"synced {len(names)} view(s): {', '.join(names)}")
+    console.print(f"synced {len(names)} view(s): {', '.join(names)}", markup=False)
 
 
 @views_app.command("list")
@@ -63,4 +63,4 @@ def views_list() -> None:
 
     for name, body in view_definitions().items():
         doc = next((ln[2:].strip() for ln in body.splitlines() if ln.startswith("--")), "")
-        console.print(f"[bold]{name}[/]  {doc}")
+        console.print(f"[bold]{escape(name)}[/]  {escape(doc)}")

@@ -12,6 +12,7 @@ from rebalancer.cli._output import (
     OutputFormat,
     console,
     err_console,
+    escape,
     json_dumps,
     print_frame,
     progress_bar,
@@ -91,11 +92,14 @@ def backfill(
     for result in results:
         console.print(
             f"wrote {result.rows:,} {result.interval} bars from {result.source} in "
-            f"{result.objects:,} object(s), {result.first_day} .. {result.last_day}"
+            f"{result.objects:,} object(s), {result.first_day} .. {result.last_day}",
+            markup=False,
         )
         if result.failed:
             failed = ", ".join(f"{k} ({v})" for k, v in list(result.failed.items())[:10])
-            err_console.print(f"[yellow]failed:[/] {failed}", highlight=False, soft_wrap=True)
+            err_console.print(
+                f"[yellow]failed:[/] {escape(failed)}", highlight=False, soft_wrap=True
+            )
 
 
 @app.command()
@@ -149,13 +153,13 @@ def ingest(
             except MarketDataError as exc:
                 if not every:
                     raise
-                err_console.print(f"[bold red]slot failed:[/] {exc}", highlight=False)
+                err_console.print(f"[bold red]slot failed:[/] {escape(str(exc))}", highlight=False)
                 continue
             if as_json:
                 sys.stdout.write(json_dumps(summary.to_dict()) + "\n")
                 sys.stdout.flush()
             else:
-                console.print(summary_line(summary), highlight=False, soft_wrap=True)
+                console.print(summary_line(summary), markup=False, highlight=False, soft_wrap=True)
     finally:
         flag.restore()
     if flag.event.is_set():
@@ -173,11 +177,12 @@ def compact(
 
     result = compact_day(open_lake(), day or default_compaction_day())
     if result.slot_objects == 0:
-        console.print(f"{result.day}: no slot objects to compact")
+        console.print(f"{result.day}: no slot objects to compact", markup=False)
         return
     console.print(
         f"{result.day}: merged {result.slot_objects} slot object(s) into {result.compacted_key} "
-        f"({result.rows:,} rows, {result.duplicates_dropped} duplicate(s) dropped)"
+        f"({result.rows:,} rows, {result.duplicates_dropped} duplicate(s) dropped)",
+        markup=False,
     )
 
 

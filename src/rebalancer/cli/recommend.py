@@ -17,10 +17,9 @@ from typing import Annotated, Any
 import typer
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from rich.markup import escape
 
 from rebalancer.cli._app import app, open_lake
-from rebalancer.cli._output import console, err_console
+from rebalancer.cli._output import console, err_console, escape
 from rebalancer.engine import Policy
 from rebalancer.errors import ConfigError
 
@@ -199,7 +198,12 @@ def recommend(
     if len(rejected):
         err_console.print(f"[yellow]skipped {len(rejected):,} invalid account(s):[/]")
         for row in rejected.head(5).itertuples(index=False):
-            err_console.print(f"  account {row.account_id}: {row.reason}", highlight=False)
+            line = f"  account {row.account_id}: {row.reason}"
+            err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+    for warning in result.warnings:
+        err_console.print(
+            f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True
+        )
 
 
 def _signature() -> inspect.Signature:
