@@ -195,7 +195,8 @@ def cleanup(blobs: BlobStore, manifest: BookManifest) -> int:
     if LEGACY_VERSION not in keep:
         doomed += flat_objects(blobs, sorted(manifest.tables))
     blobs.delete(doomed)
-    blobs.sweep(f"{VERSIONS_PREFIX}/", keep)  # dead runs' temp files and empty directories
+    # Dead runs' temp files and empty directories, which list_keys does not show.
+    blobs.sweep(f"{VERSIONS_PREFIX}/", {v for v in keep if v is not None})
     return len(doomed)
 
 
