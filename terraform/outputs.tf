@@ -73,3 +73,8 @@ output "rebalancer_env" {
     var.enable_model_endpoint ? { REBALANCER_SAGEMAKER_ENDPOINT = module.model_endpoint[0].endpoint_name } : {},
   )
 }
+
+output "dashboard_users_policy_arn" {
+  description = "Managed IAM policy to attach to the dashboard's users (group, role or SSO permission set)."
+  value       = module.rebalance_api.dashboard_users_policy_arn
+}

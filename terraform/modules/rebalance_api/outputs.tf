@@ -32,3 +32,8 @@ output "api_key_secret_arn" {
   description = "Secrets Manager secret holding the key the function checks (REBALANCER_API_KEY_SECRET_ID)."
   value       = aws_secretsmanager_secret.api_key.arn
 }
+
+output "dashboard_users_policy_arn" {
+  description = "Managed policy for dashboard users (Athena on the workgroup, read the lake, write decisions, invoke the API)."
+  value       = aws_iam_policy.dashboard_users.arn
+}
