@@ -2,7 +2,8 @@
 
 Each zip holds, at its root:
 
-- ``lambdas/__init__.py`` and ``lambdas/<function>.py`` (the thin handler);
+- ``lambdas/__init__.py`` and ``lambdas/<function>.py`` (the thin handler), or the
+  ``lambdas/<function>/`` package's modules for a handler kept in a package (``shard_worker``);
 - the ``rebalancer`` package from ``src/rebalancer``;
 - ``rebalancer/_resources/schemas`` and ``rebalancer/_resources/sql``: copies of the repo's
   ``schemas/`` and ``sql/``, where :mod:`rebalancer.resources` looks first when bundled.
@@ -25,8 +26,9 @@ from build_layer import FUNCTION_CODE_BUDGET_BYTES
 from reproducible import iter_tree, unzipped_size, write_checksum, write_zip
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = ("fetch_market_data", "compact", "rebalance_portfolio")
-"""The Lambda functions Terraform deploys; each has ``src/lambdas/<name>.py`` with ``handler``."""
+FUNCTIONS = ("fetch_market_data", "compact", "rebalance_portfolio", "shard_worker")
+"""The Lambda functions Terraform deploys; each has ``src/lambdas/<name>.py`` with ``handler``
+(or a ``src/lambdas/<name>/`` package whose ``handler`` module has it)."""
 
 RESOURCE_DIRS = {"schemas": ("*.json",), "sql": ("*.sql",)}
 """Repo-root data trees bundled under ``rebalancer/_resources``, and the files they carry."""
@@ -52,16 +54,20 @@ class Artifact:
 def collect(function: str, root: Path = REPO_ROOT) -> dict[str, Path]:
     """Archive name -> source file for one function's zip."""
     handler = root / "src" / "lambdas" / f"{function}.py"
-    if not handler.is_file():
+    handler_package = root / "src" / "lambdas" / function
+    if not handler.is_file() and not (handler_package / "__init__.py").is_file():
         raise PackageError(f"handler {handler.relative_to(root)} not found for {function!r}")
     package = root / "src" / "rebalancer"
     if not (package / "__init__.py").is_file():
         raise PackageError(f"{package} is not a Python package")
 
-    entries: dict[str, Path] = {
-        "lambdas/__init__.py": root / "src" / "lambdas" / "__init__.py",
-        f"lambdas/{function}.py": handler,
-    }
+    entries: dict[str, Path] = {"lambdas/__init__.py": root / "src" / "lambdas" / "__init__.py"}
+    if handler.is_file():
+        entries[f"lambdas/{function}.py"] = handler
+    else:
+        for name, path in iter_tree(handler_package, prefix=f"lambdas/{function}/"):
+            if name.endswith(".py"):
+                entries[name] = path
     if not entries["lambdas/__init__.py"].is_file():
         raise PackageError("src/lambdas/__init__.py not found")
 

@@ -47,6 +47,7 @@ module "data_lake" {
   athena_results_expiration_days = var.athena_results_expiration_days
   log_group_arn_patterns         = local.log_group_arn_patterns
   force_destroy                  = var.force_destroy
+  max_book_shards                = var.max_book_shards
 }
 
 module "ingest" {

@@ -321,3 +321,31 @@ def test_from_lake_household_of_prunes_to_the_shard(sharded: LocalLake) -> None:
     assert shards <= {f"{shard_of(household, SHARDS):04d}", f"{shard_of('A00000002', SHARDS):04d}"}
     with pytest.raises(NotFoundError):
         BookTables.from_lake(sharded, household_of="nobody")
+
+
+def test_athena_shard_partitions_list_each_shards_objects(
+    sharded: LocalLake, chunks: list[BookChunk]
+) -> None:
+    """Glue's ``shard`` projection reads ``_book/athena/<table>/shard=NNNN/``: each list names
+    that shard's object alone; a republish with fewer shards (or none) drops the stale lists."""
+    from rebalancer.book._publish import SHARD_PARTITIONED
+
+    assert SHARD_PARTITIONED == SHARDED_TABLES
+    root = Path(sharded.root)
+    manifest = read_manifest(sharded.blobs)
+    assert manifest is not None
+    for table in SHARDED_TABLES:
+        lists = sorted((root / SYMLINK_PREFIX / table).glob(f"shard=*/{SYMLINK_NAME}"))
+        assert [p.parent.name for p in lists] == [f"shard={s:04d}" for s in range(SHARDS)]
+        for shard, listing in enumerate(lists):
+            uri = sharded.blobs.uri(shard_key(manifest.version, table, shard))
+            assert listing.read_text().splitlines() == [uri]
+    assert not list((root / SYMLINK_PREFIX / "model_portfolios").glob("shard=*"))
+
+    write_book(sharded, iter(chunks), shards=2)
+    lists = sorted((root / SYMLINK_PREFIX / "holdings").glob(f"shard=*/{SYMLINK_NAME}"))
+    assert [p.parent.name for p in lists] == ["shard=0000", "shard=0001"]
+    write_book(sharded, iter(chunks), shards=0)
+    lists = sorted((root / SYMLINK_PREFIX / "holdings").glob(f"shard=*/{SYMLINK_NAME}"))
+    assert [p.parent.name for p in lists] == ["shard=0000"]
+    assert lists[0].read_text().splitlines() == sharded.list_objects("holdings")

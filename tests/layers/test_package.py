@@ -175,3 +175,32 @@ def test_function_code_over_its_budget_is_an_error(tmp_path: Path) -> None:
         package.build("fetch_market_data", tmp_path / "out", repo)
     assert not (tmp_path / "out" / "fetch_market_data.zip").exists()
     assert not (tmp_path / "out" / "fetch_market_data.zip.sha256").exists()
+
+
+def test_shard_worker_package_is_zipped_and_imports_its_handler(tmp_path: Path) -> None:
+    """The shard worker's handler lives in a package (``lambdas.shard_worker.handler``): its
+    modules are zipped and Terraform's handler path resolves inside the zip."""
+    entries = package.collect("shard_worker")
+    assert {n for n in entries if n.startswith("lambdas/")} == {
+        "lambdas/__init__.py",
+        "lambdas/shard_worker/__init__.py",
+        "lambdas/shard_worker/handler.py",
+    }
+    artifact = package.build("shard_worker", tmp_path / "out")
+    extracted = tmp_path / "task"
+    with zipfile.ZipFile(artifact.path) as archive:
+        archive.extractall(extracted)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import lambdas.shard_worker.handler as h; print(callable(h.handler))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=extracted,
+        env={**os.environ, "PYTHONPATH": str(extracted), "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True"

@@ -17,7 +17,7 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
-MODULE_NAMES = ("data_lake", "ingest", "rebalance_api", "model_endpoint")
+MODULE_NAMES = ("data_lake", "ingest", "rebalance_api", "model_endpoint", "batch_run")
 _META_KEYS = {"__is_block__", "__comments__"}
 
 
@@ -136,7 +136,7 @@ def root() -> Module:
 
 @pytest.fixture(scope="session")
 def modules() -> dict[str, Module]:
-    """The four child modules by name."""
+    """The child modules by name."""
     return {name: parse_module(TERRAFORM_DIR / "modules" / name) for name in MODULE_NAMES}
 
 

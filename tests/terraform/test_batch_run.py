@@ -147,3 +147,28 @@ def test_terraform_validate_on_the_module(tmp_path: Path) -> None:
             [terraform, *args], cwd=work, capture_output=True, text=True, env=env, check=False
         )
         assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_root_module_wires_the_batch_run(root: Module) -> None:
+    """terraform/batch.tf calls the module with the lake's outputs, the shard_worker zip
+    ``make package`` builds, the shared layers and alarm actions, and exports its ARN."""
+    call = root.module_calls["batch_run"]
+    assert call["source"] == "./modules/batch_run"
+    assert call["shard_worker_zip"] == "${local.shard_worker_zip}"
+    assert clean(root.locals["shard_worker_zip"]) == (
+        '${coalesce(var.shard_worker_zip, "${var.dist_dir}/lambda/shard_worker.zip")}'
+    )
+    assert call["layer_arns"] == "${local.layer_arns}"
+    assert call["alarm_actions"] == "${local.alarm_actions}"
+    for name in ("kms_key_arn", "lake_uri", "lake_bucket_arn", "lake_prefix", "glue_database",
+                 "athena_workgroup", "athena_workgroup_arn", "athena_results_bucket_arn"):  # fmt: skip
+        assert call[name] == "${module.data_lake." + name + "}", name
+    batch = parse_module(MODULE_DIR)
+    required = {n for n, v in batch.variables.items() if "default" not in v}
+    assert required <= set(call) - {"source"}, required - set(call)
+    assert set(call) - {"source"} <= set(batch.variables)
+    outputs = {}
+    for parsed in root.files.values():
+        for entry in parsed.get("output", []):
+            outputs.update(clean(entry))
+    assert outputs["batch_state_machine_arn"]["value"] == "${module.batch_run.state_machine_arn}"

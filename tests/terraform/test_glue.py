@@ -66,7 +66,11 @@ def test_columns_and_partition_keys_are_copied_from_each_file(modules: dict[str,
     assert columns["content"][0]["name"] == "${columns.value.name}"
     assert columns["content"][0]["type"] == "${columns.value.type}"
     keys = table["dynamic"][0]["partition_keys"]
-    assert keys["for_each"] == "${try(each.value.partition_keys, [])}"
+    assert keys["for_each"] == "${local.partition_keys[each.key]}"
+    partition_keys = clean(modules["data_lake"].locals["partition_keys"])
+    assert partition_keys.startswith(
+        "${{for name, schema in local.schemas : name => concat(try(schema.partition_keys, []), "
+    ), partition_keys
     assert keys["content"][0]["name"] == "${partition_keys.value.name}"
     assert keys["content"][0]["type"] == "${partition_keys.value.type}"
     assert storage["ser_de_info"][0]["serialization_library"] == (
@@ -143,7 +147,9 @@ def test_every_schema_file_gives_the_writer_schema(root: Module) -> None:
 def test_partition_projection_matches_the_writer_layout(modules: dict[str, Module]) -> None:
     lake = modules["data_lake"]
     parameters = _glue_table(modules)["parameters"]
-    projection = dict(re.findall(r'"([a-z.]+(?:\.[a-z]+)*)" = "([^"]*)"', parameters))
+    # The dt projection is the map before the shard one (book tables have no dt partition).
+    dt_part = parameters.split("!contains(local.sharded_tables", 1)[0]
+    projection = dict(re.findall(r'"([a-z.]+(?:\.[a-z]+)*)" = "([^"]*)"', dt_part))
     assert projection["projection.enabled"] == "true"
     assert projection["projection.dt.type"] == "date"
     assert projection["projection.dt.format"] == "yyyy-MM-dd"
@@ -192,3 +198,50 @@ def test_workgroup_enforces_encrypted_results_and_a_scan_limit(modules: dict[str
     assert config["bytes_scanned_cutoff_per_query"] == "${var.athena_bytes_scanned_cutoff}"
     encryption = config["result_configuration"][0]["encryption_configuration"][0]
     assert encryption == {"encryption_option": "SSE_KMS", "kms_key_arn": "${aws_kms_key.lake.arn}"}
+
+
+def test_sharded_book_tables_get_a_projected_shard_partition(
+    root: Module, modules: dict[str, Module]
+) -> None:
+    """The household-keyed book tables are partitioned by ``shard`` (projection over 0 ..
+    max_book_shards - 1, four digits) at the per-shard symlink lists the publisher writes; the
+    range comes from a root variable that covers the largest book's S."""
+    from rebalancer.book._publish import SHARD_PARTITIONED, shard_symlink_lists
+    from rebalancer.book._shards import MAX_SHARDS, SHARDED_TABLES, shard_key, shards_for
+    from rebalancer.lake._manifest import SYMLINK_PREFIX
+
+    lake = modules["data_lake"]
+    assert clean(lake.locals["sharded_tables"]) == list(SHARDED_TABLES) == list(SHARD_PARTITIONED)
+    key = clean(lake.locals["shard_partition_key"])
+    assert (key["name"], key["type"]) == ("shard", "int")
+    assert "% S" in key["description"]
+    parameters = _glue_table(modules)["parameters"]
+    assert "!contains(local.sharded_tables, each.key) ? {} :" in parameters
+    projection = dict(re.findall(r'"([a-z.]+)" = "([^"]*)"', parameters))
+    assert projection["projection.shard.type"] == "integer"
+    assert projection["projection.shard.range"] == "0,${var.max_book_shards - 1}"
+    assert projection["projection.shard.digits"] == "4"
+    template = "${local.book_symlink_root}/${each.key}/shard=$${shard}"
+    assert template in parameters
+
+    # The range covers a 10M-account book and fits shard=NNNN; the root passes its variable.
+    assert root.module_calls["data_lake"]["max_book_shards"] == "${var.max_book_shards}"
+    default = root.variables["max_book_shards"]["default"]
+    assert default >= shards_for(10_000_000) and default <= MAX_SHARDS + 1
+    assert lake.variables["max_book_shards"]["default"] == default
+
+    # Render the template as Terraform would for shard 7 and compare with where the publisher
+    # writes shard 7's list, which names shard 7's object alone.
+    rendered_root = "s3://bucket/lake"
+    blobs = AwsLake(rendered_root, database="db", workgroup="wg").blobs
+    symlink_root = clean(lake.locals["book_symlink_root"]).replace(
+        "${local.lake_root}", rendered_root
+    )
+    for table in SHARDED_TABLES:
+        location = template.replace("${local.book_symlink_root}", symlink_root)
+        location = location.replace("${each.key}", table).replace("$${shard}", f"{7:04d}")
+        objects = [blobs.uri(shard_key("v1", table, s)) for s in range(10)]
+        lists = shard_symlink_lists(table, objects)
+        listed = {blobs.uri(k).rsplit("/", 1)[0]: v for k, v in lists.items()}
+        assert listed[location] == objects[7] + "\n"
+        assert location.endswith(f"/{SYMLINK_PREFIX}/{table}/shard=0007")

@@ -21,6 +21,7 @@ EXPECTED_HANDLERS = {
     "fetch_market_data": "lambdas.fetch_market_data.handler",
     "compact": "lambdas.compact.handler",
     "rebalance_portfolio": "lambdas.rebalance_portfolio.handler",
+    "shard_worker": "lambdas.shard_worker.handler.handler",
 }
 
 
@@ -44,7 +45,7 @@ def _env_names(module: Module, value: Any) -> set[str]:
     return names
 
 
-def test_three_functions_with_the_expected_handlers(modules: dict[str, Module]) -> None:
+def test_the_functions_have_the_expected_handlers(modules: dict[str, Module]) -> None:
     functions = _functions(modules)
     assert {name: body["handler"] for name, (_, body) in functions.items()} == EXPECTED_HANDLERS
     assert set(package.FUNCTIONS) == set(EXPECTED_HANDLERS)

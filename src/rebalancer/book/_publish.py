@@ -7,7 +7,11 @@ deterministic within a version, so a retried write overwrites), then switches th
 three steps (the manifest records the shard count):
 
 1. the manifest is re-written with ``switching_to=<version>`` (readers still use the old one);
-2. each table's Athena symlink list ``_book/athena/<table>/symlink.txt`` is rewritten;
+2. each table's Athena symlink list ``_book/athena/<table>/symlink.txt`` is rewritten, and
+   for the household-keyed tables (:data:`SHARD_PARTITIONED`, the Glue tables with the
+   ``shard`` partition) one list per shard ``_book/athena/<table>/shard=NNNN/symlink.txt``
+   (an unsharded book lists all its objects under ``shard=0000``); lists of shards the new
+   book does not have are deleted;
 3. the manifest is replaced by the new one: that single atomic replace is the publish.
 
 A run that dies before step 3 leaves the old book in place (its partial version is deleted by
@@ -20,6 +24,7 @@ once the legacy flat layout is two publishes old, its ``<table>/*.parquet`` obje
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import TracebackType
@@ -51,6 +56,33 @@ if TYPE_CHECKING:
     from rebalancer.lake import Lake
 
 COMPRESSION = "zstd"
+
+#: Book tables Glue partitions by ``shard`` (terraform/modules/data_lake: ``sharded_tables``);
+#: the same names as :data:`rebalancer.book._shards.SHARDED_TABLES`.
+SHARD_PARTITIONED: tuple[str, ...] = (
+    "clients",
+    "accounts",
+    "holdings",
+    "tax_lots",
+    "restrictions",
+    "transactions",
+)
+_SHARD_DIR = re.compile(r"/shard=(\d{4})/")
+
+
+def shard_symlink_lists(table: str, uris: list[str]) -> dict[str, str]:
+    """Lake-relative key -> content of one table's per-shard Athena symlink lists.
+
+    Athena's ``shard`` partition projection reads ``_book/athena/<table>/shard=NNNN/``, so each
+    shard's list names that shard's objects alone (a query filtering on ``shard`` reads one
+    object); objects outside any shard (an unsharded book) are listed under ``shard=0000``.
+    """
+    lists: dict[str, list[str]] = {}
+    for uri in sorted(uris):
+        found = _SHARD_DIR.search(uri)
+        shard = found[1] if found else "0000"
+        lists.setdefault(f"{SYMLINK_PREFIX}/{table}/shard={shard}/{SYMLINK_NAME}", []).append(uri)
+    return {key: "".join(f"{u}\n" for u in listed) for key, listed in lists.items()}
 
 
 def blobs_of(lake: Lake) -> BlobStore:
@@ -164,9 +196,19 @@ class BookPublication:
             self.blobs.put(MANIFEST_KEY, replace(old, switching_to=self.version).to_bytes())
         else:
             previous = LEGACY_VERSION if flat_objects(self.blobs, tables) else None
+        stale: list[str] = []
         for table in tables:
-            listing = "".join(f"{self.blobs.uri(key)}\n" for key in sorted(self.objects[table]))
-            self.blobs.put(f"{SYMLINK_PREFIX}/{table}/{SYMLINK_NAME}", listing.encode())
+            uris = [self.blobs.uri(key) for key in sorted(self.objects[table])]
+            self.blobs.put(
+                f"{SYMLINK_PREFIX}/{table}/{SYMLINK_NAME}", "".join(f"{u}\n" for u in uris).encode()
+            )
+            if table in SHARD_PARTITIONED:
+                lists = shard_symlink_lists(table, uris)
+                for key, listing in lists.items():
+                    self.blobs.put(key, listing.encode())
+                listed = self.blobs.list_keys(f"{SYMLINK_PREFIX}/{table}/")
+                stale += [k for k in listed if "/shard=" in k and k not in lists]
+        self.blobs.delete(stale)
         manifest = BookManifest(
             version=self.version,
             tables={t: sorted(self.objects[t]) for t in tables},

@@ -1,7 +1,8 @@
 # The Glue catalog is derived from the repo's schemas/*.json: one table per file, columns, types
 # and partition keys read with jsondecode(file(...)), never retyped here. Partitioned tables use
 # partition projection on dt, so writers only put objects at <lake>/<table>/dt=YYYY-MM-DD/ and
-# never call the catalog. Book tables read a symlink list the publisher rewrites (see below).
+# never call the catalog. Book tables read a symlink list the publisher rewrites (see below);
+# the household-keyed ones are partitioned by shard (projection over the book's shards).
 
 locals {
   schema_files = fileset(var.schemas_dir, "*.json")
@@ -23,6 +24,25 @@ locals {
     "restrictions", "transactions",
   ]
   book_symlink_root = "${local.lake_root}/_book/athena"
+
+  # Household shards (rebalancer.book._shards): these book tables are written one object per
+  # shard, and the publisher writes one symlink list per shard under
+  # _book/athena/<table>/shard=NNNN/ (rebalancer.book._publish.SHARD_PARTITIONED; an unsharded
+  # book lists everything under shard=0000). Glue adds the `shard` partition key to the columns
+  # of their schema files; projection enumerates 0 .. max_book_shards - 1, so a query filtering
+  # on `shard` reads one shard's objects and one without the filter reads them all.
+  sharded_tables = ["clients", "accounts", "holdings", "tax_lots", "restrictions", "transactions"]
+  shard_partition_key = {
+    name        = "shard"
+    type        = "int"
+    description = "Household shard: from_base(substr(to_hex(md5(to_utf8(household_id))), 1, 8), 16) % S, S = the book manifest's shards."
+  }
+  partition_keys = {
+    for name, schema in local.schemas : name => concat(
+      try(schema.partition_keys, []),
+      contains(local.sharded_tables, name) ? [local.shard_partition_key] : [],
+    )
+  }
 
   storage = {
     for name in keys(local.schemas) : name => contains(local.book_tables, name) ? {
@@ -67,6 +87,13 @@ resource "aws_glue_catalog_table" "table" {
       "projection.dt.interval.unit" = "DAYS"
       "storage.location.template"   = "${local.lake_root}/${each.key}/dt=$${dt}"
     },
+    !contains(local.sharded_tables, each.key) ? {} : {
+      "projection.enabled"        = "true"
+      "projection.shard.type"     = "integer"
+      "projection.shard.range"    = "0,${var.max_book_shards - 1}"
+      "projection.shard.digits"   = "4"
+      "storage.location.template" = "${local.book_symlink_root}/${each.key}/shard=$${shard}"
+    },
   )
 
   storage_descriptor {
@@ -95,7 +122,7 @@ resource "aws_glue_catalog_table" "table" {
   }
 
   dynamic "partition_keys" {
-    for_each = try(each.value.partition_keys, [])
+    for_each = local.partition_keys[each.key]
 
     content {
       name    = partition_keys.value.name
@@ -107,12 +134,17 @@ resource "aws_glue_catalog_table" "table" {
   lifecycle {
     precondition {
       condition     = alltrue([for key in try(each.value.partition_keys, []) : key.name == "dt"])
-      error_message = "Only a dt partition key is supported (partition projection is configured for dt)."
+      error_message = "Only a dt partition key is supported in schema files (partition projection is configured for dt)."
     }
 
     precondition {
       condition     = !contains(local.book_tables, each.key) || length(try(each.value.partition_keys, [])) == 0
-      error_message = "Book tables are published as one unpartitioned version (a symlink list per table)."
+      error_message = "Book tables are published as one version (symlink lists); their only partition is the shard added here."
+    }
+
+    precondition {
+      condition     = alltrue([for t in local.sharded_tables : contains(local.book_tables, t)])
+      error_message = "Sharded tables are book tables."
     }
   }
 }

@@ -127,3 +127,14 @@ variable "force_destroy" {
   type        = bool
   default     = false
 }
+
+variable "max_book_shards" {
+  description = "Household shards the Glue `shard` projection enumerates (0 .. n-1): at least the largest book's S = ceil(accounts / 10,000) (1,000 covers 10M accounts); at most 10,000 (shard=NNNN)."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.max_book_shards >= 1 && var.max_book_shards <= 10000 && floor(var.max_book_shards) == var.max_book_shards
+    error_message = "max_book_shards must be a whole number 1-10000."
+  }
+}
