@@ -37,6 +37,25 @@ class Settings(BaseSettings):
     kms_key_arn: str | None = Field(None, description="KMS key for S3 writes (SSE-KMS)")
     api_key: SecretStr | None = Field(None, description="API key required by the HTTP API")
     sagemaker_endpoint: str | None = Field(None, description="SageMaker endpoint name")
+    sagemaker_role_arn: str | None = Field(
+        None, description="IAM role of SageMaker training jobs (`train --on sagemaker`)"
+    )
+    sagemaker_instance_type: str = Field(
+        "ml.m5.xlarge", description="Instance type of SageMaker training jobs"
+    )
+    sagemaker_image: str | None = Field(
+        None, description="Training image URI; default: sagemaker-xgboost for the region"
+    )
+    sagemaker_training_uri: str | None = Field(
+        None,
+        description="s3:// prefix for training jobs' data and code; default "
+        "s3://<lake bucket>/training",
+    )
+    sagemaker_output_uri: str | None = Field(
+        None,
+        description="s3:// prefix for training jobs' output; default "
+        "s3://<lake bucket>/models/training-jobs",
+    )
     market_source: Literal["yfinance", "synthetic", "history"] = Field(
         "synthetic", description="Default market data provider for ingestion"
     )

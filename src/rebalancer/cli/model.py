@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
-from rebalancer.cli._app import app, iso_date, open_lake
+from rebalancer.cli._app import app, iso_date, open_lake, settings
 from rebalancer.cli._output import console, err_console, progress_bar
 
 decisions_app = typer.Typer(
@@ -123,6 +124,32 @@ def train(
     promote: Annotated[
         bool, typer.Option("--promote/--no-promote", help="Make it the current model.")
     ] = True,
+    on: Annotated[
+        str,
+        typer.Option(
+            "--on",
+            help="local (in this process) or sagemaker (a managed training job on the "
+            "training set Athena UNLOADs; aws backend).",
+        ),
+    ] = "local",
+    role_arn: Annotated[
+        str | None,
+        typer.Option(
+            "--role-arn", help="SageMaker: the job's role (REBALANCER_SAGEMAKER_ROLE_ARN)."
+        ),
+    ] = None,
+    instance_type: Annotated[
+        str | None,
+        typer.Option("--instance-type", help="SageMaker: instance type (ml.m5.xlarge)."),
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option("--image", help="SageMaker: image URI (default sagemaker-xgboost)."),
+    ] = None,
+    timeout_minutes: Annotated[
+        float,
+        typer.Option("--timeout-minutes", min=1, help="SageMaker: stop the job after this."),
+    ] = 120.0,
 ) -> None:
     """Train the advisor-action model on the lake's decisions, evaluate it on held-out
     households and later dates, and register it under models/<version>/."""
@@ -132,7 +159,31 @@ def train(
     config = TrainConfig(
         seed=seed, num_boost_round=rounds, embargo_days=embargo_days, nthread=threads
     )
+    if on not in ("local", "sagemaker"):
+        raise typer.BadParameter(f"must be local or sagemaker, got {on!r}", param_hint="--on")
     lake = open_lake()
+    if on == "sagemaker":
+        from rebalancer.model._sagemaker_job import clients_for, job_settings, train_on_sagemaker
+
+        job = job_settings(
+            settings(),
+            lake,
+            role_arn=role_arn,
+            instance_type=instance_type,
+            image=image,
+            timeout_seconds=timeout_minutes * 60,
+        )
+        meta = train_on_sagemaker(
+            lake,
+            job,
+            clients_for(lake),
+            config,
+            source=source,
+            promote=promote,
+            on_status=_status_printer(),
+        )
+        _print_trained(meta, promote)
+        return
     with progress_bar() as bar:
         task = bar.add_task("train", total=rounds)
         meta = train_model(
@@ -143,6 +194,23 @@ def train(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
         bar.update(task, completed=rounds)
+    _print_trained(meta, promote)
+
+
+def _status_printer() -> Callable[[str, str], None]:
+    """Print the job's status when it changes (it is polled every 30 s)."""
+    last: list[tuple[str, str]] = []
+
+    def show(status: str, detail: str) -> None:
+        if not last or last[-1] != (status, detail):
+            last.append((status, detail))
+            err_console.print(f"{escape(status)}: {escape(detail)}", highlight=False)
+
+    return show
+
+
+def _print_trained(meta: dict[str, Any], promote: bool) -> None:
+    """The registered version, its size and the evaluation table."""
     m = meta["metrics"]
     console.print(
         f"model {meta['version']}{' (current)' if promote else ''}: "

@@ -13,11 +13,14 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from rebalancer.errors import ConfigError, SchemaValidationError
-from rebalancer.lake import Lake, get_schema
+
+if TYPE_CHECKING:  # the SageMaker training container imports ACTIONS without the lake
+    from rebalancer.lake import Lake
 
 ACTIONS = ("SELL", "HOLD", "BUY")
 SOURCES = ("simulated", "dashboard", "import")
@@ -28,6 +31,8 @@ IMPORT_OPTIONAL = ("household_id", "advisor_id", "decided_by", "decided_at", "no
 
 def decision_columns() -> list[str]:
     """The ``decisions`` columns, in schema order (the schema is the one source)."""
+    from rebalancer.lake import get_schema
+
     return get_schema("decisions").column_names
 
 

@@ -20,18 +20,24 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xgboost as xgb
 
 from rebalancer.errors import ConfigError
-from rebalancer.lake import Lake, get_schema
 from rebalancer.model._decisions import ACTIONS, SOURCES
 from rebalancer.model._metrics import calibration, classification_report, codes
 from rebalancer.model.serving import ATTR_CLASSES, ATTR_DECISION, ATTR_PRIOR, score
-from rebalancer.resources import sql_dir
+from rebalancer.resources import schemas_dir, sql_dir
+
+if TYPE_CHECKING:
+    from rebalancer.lake import Lake
+
+# This module runs inside SageMaker's XGBoost training container too (src/training/train.py):
+# it imports only the standard library, numpy, pandas and xgboost besides the light rebalancer
+# modules above (no lake, settings or SQL engine), and stays Python 3.10 compatible.
 
 Progress = Callable[[int, int], None]
 TRAINING_SQL_NAME = "features/training_set.sql"
@@ -44,18 +50,31 @@ def training_sql() -> str:
     return (sql_dir() / TRAINING_SQL_NAME).read_text(encoding="utf-8")
 
 
+@cache
+def _feature_columns() -> tuple[str, ...]:
+    skip = {"as_of", "account_id", "household_id", "advisor_id", "symbol"}
+    schema = json.loads((schemas_dir() / "decision_features.json").read_text(encoding="utf-8"))
+    return tuple(c["name"] for c in schema["columns"] if c["name"] not in skip)
+
+
 def model_features() -> list[str]:
     """The feature list, in order: the ``decision_features`` columns after the keys (the same
-    order as ``sql/features/holding_features.sql`` returns them)."""
-    skip = {"as_of", "account_id", "household_id", "advisor_id", "symbol"}
-    return [c for c in get_schema("decision_features").column_names if c not in skip]
+    order as ``sql/features/holding_features.sql`` returns them). Read from the schema file
+    directly, not through ``rebalancer.lake``, so the training container needs no lake."""
+    return list(_feature_columns())
 
 
 def training_set(lake: Lake, *, source: str = "") -> pd.DataFrame:
     """Every decision (one ``source``, or all) with its features, through ``Lake.query``."""
     if source and source not in SOURCES:
         raise ConfigError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
-    frame = lake.query(training_sql(), params={"source": source})
+    return prepare_training_frame(lake.query(training_sql(), params={"source": source}))
+
+
+def prepare_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The training query's rows as training wants them (features float64, NULL -> NaN,
+    ``as_of`` a timestamp, no ``dt``): shared by the lake path and the SageMaker job, which
+    reads the same query's rows from Parquet that Athena UNLOADed."""
     frame = frame.drop(columns=["dt"], errors="ignore")
     for column in model_features():
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
