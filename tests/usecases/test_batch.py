@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 from rebalancer.book import DEFAULT_MODELS, BookChunk, generate_book, write_book
 from rebalancer.engine import Policy
+from rebalancer.errors import NotFoundError
 from rebalancer.lake import LocalLake
-from rebalancer.usecases import RunResult, run_recommendations
+from rebalancer.usecases import RunResult, get_run, list_runs, run_recommendations
 from rebalancer.usecases._batch import RUNS_PREFIX, RunContext, finish_run, stage_shard
 
 REPO = Path(__file__).resolve().parents[2]
@@ -205,9 +206,17 @@ def test_sigkill_mid_run_then_rerun_leaves_each_trade_once(
     assert not lake.list_objects("recommendations")  # no visible partial run
     assert lake.query("SELECT count(*) AS n FROM recommendations")["n"].iloc[0] == 0
     assert lake.blobs.list_keys(f"{RUNS_PREFIX}/")  # its staging is there, unread
+    # The runs listing (GET /v1/runs calls list_runs) and the by-id read see no run.
+    assert list_runs(lake).empty
+    with pytest.raises(NotFoundError):
+        get_run(lake, reference.run_id)
     run = run_recommendations(lake)
     _assert_same_run(run, reference)
     back = lake.read("recommendations")
     assert len(back) == len(reference.rows)
     assert not back.duplicated(subset=[*KEY, "run_id"]).any()
     assert not lake.blobs.list_keys(f"{RUNS_PREFIX}/")
+    runs = list_runs(lake)
+    assert list(runs["run_id"]) == [reference.run_id]
+    assert int(runs["trades"].iloc[0]) == len(reference.rows)
+    assert int(get_run(lake, reference.run_id)["trades"]) == len(reference.rows)
