@@ -1,6 +1,6 @@
-"""Model: the current model's version, metrics against the baselines, confusion matrix and
-calibration (from its metadata) once one is registered; until then it says what is missing.
-Also the decisions recorded so far (the model's labels)."""
+"""Model: the current model's version, metrics against the baselines, confusion matrix,
+calibration and feature importance (from its metadata) once one is registered; until then it
+says what is missing. Also the decisions recorded so far (the model's labels)."""
 
 from __future__ import annotations
 
@@ -26,21 +26,15 @@ elif status is not None:
     for col, key in zip(cols[1:], ("macro_f1", "accuracy", "ece"), strict=True):
         if key in metrics:
             col.metric(key, f"{float(metrics[key]):.3f}")
-    evaluation: dict[str, Any] = meta.get("evaluation") or {}
-    baselines = {
-        name: report
-        for name, report in evaluation.items()
-        if isinstance(report, dict) and "macro_f1" in report
-    }
-    if baselines:
+    st.caption(
+        f"Registered {meta.get('created_at', '?')}; scored on {int(metrics.get('test_rows', 0)):,}"
+        " held-out rows (other households, later dates)"
+    )
+    baselines = reports.model_baselines(meta)
+    if len(baselines):
         st.subheader("Against the baselines (held-out rows)")
-        st.dataframe(
-            pd.DataFrame(
-                [{"predictor": k, "macro_f1": v["macro_f1"], "accuracy": v.get("accuracy")}
-                 for k, v in baselines.items()]
-            ),
-            hide_index=True,
-        )  # fmt: skip
+        st.dataframe(baselines, hide_index=True, key="baselines")
+    evaluation: dict[str, Any] = meta.get("evaluation") or {}
     classes = list(meta.get("classes") or ["SELL", "HOLD", "BUY"])
     confusion = (evaluation.get("model") or {}).get("confusion")
     left, right = st.columns(2)
@@ -49,6 +43,7 @@ elif status is not None:
         left.plotly_chart(
             px.imshow(confusion, x=classes, y=classes, text_auto=True,
                       labels={"x": "predicted", "y": "decided", "color": "rows"}),
+            key="confusion",
         )  # fmt: skip
     curve = (evaluation.get("calibration") or {}).get("reliability")
     if curve:
@@ -56,7 +51,18 @@ elif status is not None:
         right.plotly_chart(
             px.line(pd.DataFrame(curve), x="confidence", y="accuracy", markers=True,
                     range_x=[0, 1], range_y=[0, 1]),
+            key="calibration",
         )  # fmt: skip
+    st.subheader("Feature importance (share of the split gain)")
+    importance = reports.model_importance(meta)
+    if len(importance):
+        st.plotly_chart(
+            px.bar(importance.iloc[::-1], x="share", y="feature", orientation="h",
+                   height=120 + 24 * len(importance)),
+            key="importance",
+        )  # fmt: skip
+    else:
+        st.caption("This model's metadata records no feature importance: retrain to see it.")
     with st.expander("Metadata"):
         st.json(meta)
 

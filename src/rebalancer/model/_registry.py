@@ -4,8 +4,9 @@
 averages the predictions of every model file it finds, so one file it is), written as JSON;
 the tar and gzip headers carry no time or owner, so the same booster gives the same bytes.
 ``metadata.json`` beside it records the version, the features in order, the classes, the
-metrics, the split, the training-data snapshot and the library versions; ``report.json``,
-``report.md`` and PNG plots are the evaluation report.
+metrics, each feature's share of the split gain (``importance``), the split, the
+training-data snapshot and the library versions; ``report.json``, ``report.md`` and PNG plots
+are the evaluation report.
 """
 
 from __future__ import annotations
@@ -89,6 +90,20 @@ def new_version(model: bytes, now: datetime | None = None) -> str:
     return f"{when:%Y%m%dT%H%M%SZ}-{hashlib.sha256(model).hexdigest()[:8]}"
 
 
+def feature_importance(booster: xgb.Booster, features: list[str]) -> dict[str, float]:
+    """Each feature's share of the trees' total split gain (``get_score(importance_type=
+    "total_gain")``), every feature listed (0.0 when never split on), largest first, summing
+    to 1 (all zero for a model without splits). The dashboard's Model page shows it."""
+    gains = {
+        str(f): float(v)  # one number per feature for trees (lists only for linear boosters)
+        for f, v in booster.get_score(importance_type="total_gain").items()
+        if not isinstance(v, list)
+    }
+    total = sum(gains.values())
+    shares = {f: (float(gains.get(f, 0.0)) / total if total > 0 else 0.0) for f in features}
+    return dict(sorted(shares.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
 def metadata_for(trained: TrainedModel, version: str, snapshot: dict[str, Any]) -> dict[str, Any]:
     """The metadata document (features in order, classes, metrics, split, snapshot, versions)."""
     import numpy
@@ -106,6 +121,7 @@ def metadata_for(trained: TrainedModel, version: str, snapshot: dict[str, Any]) 
         "objective": "multi:softprob",
         "metrics": trained.metrics(),
         "evaluation": trained.evaluation,
+        "importance": feature_importance(trained.booster, list(trained.features)),
         "split": trained.split,
         "training": {
             "config": config_dict(trained.config),

@@ -115,7 +115,11 @@ def report_files(metadata: dict[str, Any]) -> dict[str, bytes]:
     files = {
         "report.json": (
             json.dumps(
-                {k: metadata[k] for k in ("version", "metrics", "evaluation", "split")},
+                {
+                    k: metadata[k]
+                    for k in ("version", "metrics", "evaluation", "split", "importance")
+                    if k in metadata
+                },
                 indent=2,
                 default=str,
             )

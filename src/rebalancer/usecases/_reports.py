@@ -613,6 +613,40 @@ def model_status(lake: Lake) -> Availability:
     return Availability(True, "", info=dict(info))
 
 
+#: The model report's rows, in the order the README shows them.
+BASELINES = (("majority", "majority class"), ("rule", "plain engine rule"),
+             ("model", "model (XGBoost)"), ("ceiling", "simulator's ceiling"))  # fmt: skip
+
+
+def model_baselines(metadata: dict[str, Any]) -> pd.DataFrame:
+    """The model against the baselines on the same held-out rows: one row per predictor the
+    metadata's evaluation scored (macro-F1, accuracy, recall per class)."""
+    evaluation: dict[str, Any] = metadata.get("evaluation") or {}
+    rows = []
+    for key, label in BASELINES:
+        scores = evaluation.get(key)
+        if not isinstance(scores, dict) or "macro_f1" not in scores:
+            continue
+        row: dict[str, Any] = {"predictor": label, "macro_f1": float(scores["macro_f1"]),
+                               "accuracy": float(scores.get("accuracy", float("nan")))}  # fmt: skip
+        for action, per in (scores.get("per_class") or {}).items():
+            row[f"{action} recall"] = float(per.get("recall", float("nan")))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=None if rows else ["predictor", "macro_f1", "accuracy"])
+
+
+def model_importance(metadata: dict[str, Any], *, top: int = 15) -> pd.DataFrame:
+    """The ``top`` features by share of the split gain (the metadata's ``importance``; empty
+    for a model registered before it was recorded)."""
+    shares: dict[str, Any] = metadata.get("importance") or {}
+    frame = pd.DataFrame(
+        {"feature": list(shares), "share": [float(v) for v in shares.values()]},
+        columns=["feature", "share"],
+    )
+    frame = frame.sort_values(["share", "feature"], ascending=[False, True], kind="stable")
+    return frame.head(top).reset_index(drop=True)
+
+
 def backtest_runs(lake: Lake, *, limit: int = 500) -> Availability:
     """One row per backtest run with its metrics, once the backtests issue writes results."""
     try:
