@@ -247,6 +247,8 @@ def test_bad_policy_specs_are_one_line(spec: str, message: str) -> None:
 def test_every_registered_policy_runs() -> None:
     closes = diverging("2020-01-02", "2020-03-31")
     for name in POLICIES:
+        if name == "learned":  # trained on history first: tests/backtest/test_learned.py
+            continue
         result = run(make_trigger(name), closes, cost_bps=5.0)
         assert np.isfinite(result.equity).all(), name
     assert make_trigger("absolute:5%").label == "threshold:absolute:0.05:target"

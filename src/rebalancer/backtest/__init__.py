@@ -7,6 +7,8 @@ object                   what it is
 ``BaseTrigger``          when the engine is called (and with which ``Policy``)
 ``Never`` ...            the rules: calendar, threshold, hybrid, calendar+threshold,
                          Daryanani, Vanguard 200/175, 5/25
+``LearnedTrigger``       "now or wait" (XGBoost on counterfactual labels, walk-forward)
+``evaluate_learned``     per fold: the learned trigger vs the rule picked in sample
 ``metrics``              the metrics of a ``BacktestResult``
 ``render_html``          the HTML report (plotly charts and the metrics table)
 ``sizing="bt"``          bt's conventions (period starts, floored shares) for checks
@@ -20,6 +22,15 @@ from rebalancer.backtest._calendar import Calendar
 from rebalancer.backtest._calendar_threshold import CalendarThreshold
 from rebalancer.backtest._daryanani import Daryanani
 from rebalancer.backtest._five_twenty_five import FiveTwentyFive
+from rebalancer.backtest._learned import (
+    FEATURES,
+    LearnedTrigger,
+    Split,
+    best_rule,
+    evaluate_learned,
+    training_set,
+    walk_forward_splits,
+)
 from rebalancer.backtest._metrics import METRICS, metrics
 from rebalancer.backtest._never import Never
 from rebalancer.backtest._registry import POLICIES, make_trigger, rule_grid
@@ -29,6 +40,7 @@ from rebalancer.backtest._threshold import Threshold
 from rebalancer.backtest._vanguard import Vanguard
 
 __all__ = [
+    "FEATURES",
     "METRICS",
     "POLICIES",
     "Backtest",
@@ -38,11 +50,15 @@ __all__ = [
     "CalendarThreshold",
     "Daryanani",
     "FiveTwentyFive",
+    "LearnedTrigger",
     "Never",
+    "Split",
     "Threshold",
     "Vanguard",
     "Window",
+    "best_rule",
     "check_weights",
+    "evaluate_learned",
     "every_n_days",
     "make_trigger",
     "metrics",
@@ -51,4 +67,6 @@ __all__ = [
     "period_starts",
     "render_html",
     "rule_grid",
+    "training_set",
+    "walk_forward_splits",
 ]

@@ -39,6 +39,7 @@ class Window:
     target: Array
     since: Array
     days_since: Array
+    unrealized: Array | None = None
 
     @property
     def deviation(self) -> Array:

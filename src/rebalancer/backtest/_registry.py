@@ -69,7 +69,24 @@ POLICIES: dict[str, tuple[str, Callable[[str | None], BaseTrigger]]] = {
         lambda p: Vanguard(),
     ),
     "5/25": ("5/25: 5 points or 25% of target, whichever is smaller", lambda p: FiveTwentyFive()),
+    "learned": (
+        "learned:P, XGBoost 'now or wait' trained on the history before the run, fires when "
+        "P(now pays) > P (0.5), to target",
+        lambda p: _learned(p),
+    ),
 }
+
+
+def _learned(param: str | None) -> BaseTrigger:
+    from rebalancer.backtest._learned import LearnedTrigger  # it imports the grid below
+
+    if param is None:
+        return LearnedTrigger()
+    try:
+        threshold = float(param)
+    except ValueError:
+        raise ConfigError(f"policy parameter must be a number, got {param!r}") from None
+    return LearnedTrigger(threshold)
 
 
 def make_trigger(spec: str) -> BaseTrigger:

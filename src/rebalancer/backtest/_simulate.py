@@ -28,7 +28,15 @@ import pandas as pd
 from rebalancer.backtest._base import Array, BaseTrigger, Window
 from rebalancer.backtest._compat import bt_cash, bt_orders
 from rebalancer.book import BookTables
-from rebalancer.engine import LotArrays, Policy, build_book, execute, rebalance, recommend_book
+from rebalancer.engine import (
+    BookArrays,
+    LotArrays,
+    Policy,
+    build_book,
+    execute,
+    rebalance,
+    recommend_book,
+)
 from rebalancer.errors import ConfigError, MarketDataError
 
 ACCOUNT = "BT"
@@ -258,8 +266,23 @@ class _Run:
             target=self.target,
             since=(index - self.last_index).astype(float),
             days_since=(self.days[index] - last).astype(np.int64).astype(float),
+            unrealized=self._unrealized(pv, safe),
         )
         return window, value
+
+    def _unrealized(self, pv: Array, value: Array) -> Array:
+        """Unrealized gain per day and asset over the account value (zeros where no lots are
+        kept: IRA, bt mode)."""
+        if not self.taxable or self.spec.sizing == "bt":
+            return np.zeros_like(pv)
+        if self.spec.mode == "tables":
+            lots = self.book.tax_lots
+            per = lots.groupby("symbol")["cost_basis"].sum() if len(lots) else pd.Series()
+            basis = per.reindex(self.symbols).fillna(0.0).to_numpy(dtype=float)
+        else:
+            asset = self.slot_asset[self.lot_col]
+            basis = np.bincount(asset, weights=self.lot_basis, minlength=len(self.symbols))
+        return np.asarray((pv - basis) / value[:, None], dtype=float)
 
     def _mark(self, j: int) -> tuple[float, float]:
         """Value and total drift at day ``j``'s close (after its trades)."""
@@ -334,14 +357,7 @@ class _Run:
         return _trades({c: rec.trades[c].to_numpy() for c in _TRADE_COLUMNS})
 
     def _init_arrays(self) -> None:
-        built = build_book(
-            self.book.accounts, self.book.model_portfolios, self.book.holdings,
-            pd.Series(self.px[0], index=self.symbols), as_of=self.dates[0],
-            securities=self.book.securities, policy=self.policy,
-        )  # fmt: skip
-        if len(built.rejected):
-            raise MarketDataError(f"the engine rejected the account: {built.rejected.iloc[0, 1]}")
-        self.arrays = built.arrays
+        self.arrays = self._built()
         slots = list(self.arrays.symbol[0])
         self.slot_asset = np.array([self.symbols.index(s) if s else -1 for s in slots])
         self.valid = self.slot_asset >= 0
@@ -356,12 +372,36 @@ class _Run:
         self.tx_loss_sale = np.zeros(0, dtype=bool)
         self.tx_buy = np.zeros(0, dtype=bool)
 
+    def _built(self) -> BookArrays:
+        """The account's ``BookArrays`` from :func:`build_book` (the pandas layer, validation
+        and all). Every field a day changes is replaced on each call (prices, quantities,
+        cash, lots, wash-sale blocks, days since the last rebalance), so runs of the same
+        account and policy share one build (runs are many when the learned trigger trains)."""
+        spec = self.spec
+        key = (tuple(spec.weights.items()), spec.account_type, spec.fractional,
+               self.policy.to_json())  # fmt: skip
+        if key not in _BUILT:
+            built = build_book(
+                self.book.accounts, self.book.model_portfolios, self.book.holdings,
+                pd.Series(self.px[0], index=self.symbols), as_of=self.dates[0],
+                securities=self.book.securities, policy=self.policy,
+            )  # fmt: skip
+            if len(built.rejected):
+                reason = built.rejected.iloc[0, 1]
+                raise MarketDataError(f"the engine rejected the account: {reason}")
+            if len(_BUILT) >= 64:
+                _BUILT.pop(next(iter(_BUILT)))
+            _BUILT[key] = built.arrays
+        return _BUILT[key]
+
     def _slots(self, per_asset: Array, pad: float) -> Array:
         out = np.full(self.slot_asset.size, pad)
         out[self.valid] = per_asset[self.slot_asset[self.valid]]
         return out
 
-    def _engine_arrays(self, j: int) -> Trades | None:
+    def _engine_inputs(self, j: int) -> dict[str, Any]:
+        """The account's ``BookArrays`` fields that change between engine calls, on day ``j``
+        (prices, quantities, cash, lots with their ages, wash-sale blocks)."""
         today = self.days[j]
         k = self.slot_asset.size
         since = np.inf if self.last_day is None else float((today - self.last_day).astype(int))
@@ -381,16 +421,19 @@ class _Run:
             cost_basis=self.lot_basis,
             age_days=(today - self.lot_day).astype(np.int64).astype(float),
         )
-        arrays = dataclasses.replace(
-            self.arrays,
-            cash=np.array([self.cash]),
-            price=self._slots(self.px[j], 1.0)[None, :],
-            quantity=self._slots(self.qty, 0.0)[None, :],
-            days_since_rebalance=np.array([since]),
-            wash_buy_block=buy_block[None, :],
-            wash_loss_block=loss_block[None, :],
-            lots=lots,
-        )
+        return {
+            "cash": np.array([self.cash]),
+            "price": self._slots(self.px[j], 1.0)[None, :],
+            "quantity": self._slots(self.qty, 0.0)[None, :],
+            "days_since_rebalance": np.array([since]),
+            "wash_buy_block": buy_block[None, :],
+            "wash_loss_block": loss_block[None, :],
+            "lots": lots,
+        }
+
+    def _engine_arrays(self, j: int) -> Trades | None:
+        today = self.days[j]
+        arrays = dataclasses.replace(self.arrays, **self._engine_inputs(j))
         res = rebalance(arrays, self.policy)
         dq = res.quantity[0]
         cols = np.flatnonzero(dq)
@@ -478,6 +521,9 @@ class _Run:
         deferred = max(float((gain * rate).sum()) + carry, 0.0)
         return paid, deferred
 
+
+#: Built accounts by (weights, account type, fractional, engine policy): see ``_Run._built``.
+_BUILT: dict[tuple[Any, ...], BookArrays] = {}
 
 _ROWS = ["date", "trades", "turnover", "cost", "realized_gain", "est_tax", "value"]
 _TRADE_COLUMNS = [
