@@ -68,6 +68,20 @@ class AccountSummary(BaseModel):
     turnover: float
 
 
+class ModelAdvice(BaseModel):
+    """The advisor-action model's advice on one sleeve (``policy.model`` advise or gate)."""
+
+    symbol: str
+    model_action: Literal["SELL", "HOLD", "BUY"]
+    model_confidence: float = Field(description="Calibrated probability of that action (0..1)")
+    model_reasons: list[str] = Field(
+        default_factory=list, description="At most four reason codes, strongest first"
+    )
+    pinned: bool = Field(
+        False, description="gate: held for this run (HOLD at or above min_confidence)"
+    )
+
+
 class RecommendationResponse(BaseModel):
     """What to trade in one account, and why."""
 
@@ -75,9 +89,17 @@ class RecommendationResponse(BaseModel):
     run_id: str
     as_of: UtcDatetime
     engine_version: str
+    model_version: str | None = Field(
+        None, description="The model that advised (policy.model advise or gate); null: off"
+    )
     policy: Policy
     summary: AccountSummary
     trades: list[Trade]
+    model_advice: list[ModelAdvice] = Field(
+        default_factory=list,
+        description="Per sleeve the account holds or targets: the model's action, confidence "
+        "and reasons (empty when policy.model is off)",
+    )
 
 
 class WhatIfRequest(BaseModel):
@@ -362,6 +384,12 @@ class HoldingAction(BaseModel):
     target_weight: float = Field(description="The model's target (0: not in the model)")
     weight_before: float
     weight_after: float
+    model_action: Literal["SELL", "HOLD", "BUY"] | None = Field(
+        None, description="The model's action (null when policy.model is off)"
+    )
+    model_confidence: float | None = Field(None, description="Its calibrated probability")
+    model_reasons: list[str] | None = Field(None, description="At most four reason codes")
+    model_pinned: bool | None = Field(None, description="gate: held for this run")
 
 
 class Rejection(BaseModel):
@@ -377,7 +405,9 @@ class PortfolioRecommendation(BaseModel):
     account_id: str
     as_of: UtcDatetime
     engine_version: str
-    model_version: str | None = Field(None, description="null: no model is registered")
+    model_version: str | None = Field(
+        None, description="The model that advised (policy.model advise or gate); null: off"
+    )
     policy: Policy
     summary: AccountSummary
     holdings: list[HoldingAction]

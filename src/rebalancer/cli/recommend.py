@@ -19,9 +19,12 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 
 from rebalancer.cli._app import app, open_lake
-from rebalancer.cli._output import console, err_console, escape
+from rebalancer.cli._output import OutputFormat, console, err_console, escape, print_frame
 from rebalancer.engine import Policy
 from rebalancer.errors import ConfigError
+
+if typing.TYPE_CHECKING:
+    from rebalancer.usecases import RunResult
 
 POLICY_PANEL = "Policy (rebalancer.engine.Policy; flags override --policy-file)"
 
@@ -194,6 +197,8 @@ def recommend(
         f"${s['turnover_usd']:,.2f} ({s['turnover_pct']:.2f}%)"
         + ("" if dry_run or not result.keys else f"; wrote {len(result.keys)} object(s)")
     )
+    if result.model_version is not None:
+        print_advice(result, policy, account)
     rejected = result.recommendation.rejected
     if len(rejected):
         err_console.print(f"[yellow]skipped {len(rejected):,} invalid account(s):[/]")
@@ -204,6 +209,29 @@ def recommend(
         err_console.print(
             f"[bold yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True
         )
+
+
+def print_advice(result: RunResult, policy: Policy, account: str | None) -> None:
+    """The model's line (version, actions, sleeves the gate pinned) and, for one account,
+    its per-holding advice (action, confidence, reasons)."""
+    counts = result.model_counts
+    scored = ", ".join(f"{a} {counts.get(a, 0):,}" for a in ("SELL", "HOLD", "BUY"))
+    pinned = f"; {counts.get('pinned', 0):,} pinned by the gate" if policy.model == "gate" else ""
+    console.print(
+        f"model {result.model_version} ({policy.model}): "
+        f"{sum(counts.get(a, 0) for a in ('SELL', 'HOLD', 'BUY')):,} sleeve(s) scored: "
+        f"{scored}{pinned}",
+        markup=False,
+        highlight=False,
+    )
+    advice = result.recommendation.advice
+    if account is None or advice is None:
+        return
+    frame = advice.drop(columns=["account_id"]).rename(
+        columns={"model_action": "action", "model_confidence": "confidence",
+                 "model_reasons": "reasons"}
+    )  # fmt: skip
+    print_frame(frame, OutputFormat.table, title=f"model advice for account {account}")
 
 
 def _signature() -> inspect.Signature:

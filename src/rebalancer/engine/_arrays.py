@@ -64,6 +64,9 @@ class BookArrays:
     ``fractional`` (account allows it or the security is crypto), ``restricted`` (no buys),
     ``do_not_trade``, ``wash_buy_block`` (household sold it at a loss in the window),
     ``wash_loss_block`` (household bought it in the window: no loss sales).
+    ``hold`` (optional, per slot): pinned for this run (the model's gate): no drift or
+    cash-deploy trade, and its weight is kept as do-not-trade keeps it, but a cash shortfall
+    (a withdrawal, the reserve) may still force a sale. ``None``: nothing pinned.
     """
 
     account_id: ObjArray
@@ -84,6 +87,7 @@ class BookArrays:
     wash_buy_block: BoolArray
     wash_loss_block: BoolArray
     lots: LotArrays = field(default_factory=LotArrays.empty)
+    hold: BoolArray | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -103,9 +107,11 @@ class BookArrays:
         values = {
             f.name: (arr[index, cols] if arr.ndim == 2 else arr[index])
             for f in fields(self)
-            if f.name != "lots"
+            if f.name not in ("lots", "hold")
             for arr in (getattr(self, f.name),)
         }
+        if self.hold is not None:
+            values["hold"] = self.hold[index, cols]
         keep = remap[self.lots.row] >= 0
         return BookArrays(**values, lots=self.lots.take(keep, remap))
 

@@ -18,6 +18,7 @@ BandKind = Literal["absolute", "relative", "hybrid"]
 TriggerKind = Literal["threshold", "calendar", "calendar_threshold"]
 TargetKind = Literal["target", "band_edge", "halfway"]
 LotMethod = Literal["tax_aware", "hifo", "fifo"]
+ModelMode = Literal["off", "advise", "gate"]
 
 
 class Policy(BaseModel):
@@ -121,6 +122,22 @@ class Policy(BaseModel):
         le=100,
         description="Passes over accounts that traded, as if the trades were done, netted "
         "(so a second rebalance finds nothing to do).",
+    )
+
+    model: ModelMode = Field(
+        "off",
+        description="The advisor-action model: off (not used); advise (trades unchanged, each "
+        "holding carries the model's action, confidence and reasons); gate (a sleeve the model "
+        "says HOLD with at least min_confidence is pinned for the run, unless a cash shortfall "
+        "or withdrawal forces a sale; the model never adds a trade). advise and gate need a "
+        "registered model.",
+    )
+    min_confidence: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="gate: the model's confidence (its calibrated probability of HOLD) at or "
+        "above which a HOLD pins the sleeve.",
     )
 
     def to_json(self) -> str:

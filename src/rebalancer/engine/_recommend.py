@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,12 +64,18 @@ ACCOUNT_COLUMNS = [
 @dataclass(frozen=True)
 class Recommendation:
     """Trades (one row per trade), a summary per account, the rejected accounts, and the time
-    the prices were taken (what :func:`~rebalancer.engine.execute` fills at)."""
+    the prices were taken (what :func:`~rebalancer.engine.execute` fills at).
+
+    ``advice``: the advisor-action model's per-sleeve advice when a model was used
+    (``Policy.model`` advise or gate; the use-case layer fills it), with its ``model_version``.
+    """
 
     trades: pd.DataFrame
     accounts: pd.DataFrame
     rejected: pd.DataFrame
     as_of: pd.Timestamp | None = None
+    advice: pd.DataFrame | None = None
+    model_version: str | None = None
 
     def summary(self) -> dict[str, Any]:
         """Counts for a one-line report."""
@@ -241,6 +248,23 @@ def _trim(book: BookArrays) -> BookArrays:
     return BookArrays(**values)
 
 
+def hold_mask(book: BookArrays, pinned: pd.DataFrame) -> np.ndarray:
+    """Per slot: whether ``(account_id, symbol)`` is in ``pinned`` (valid slots only)."""
+    n, k = book.shape
+    if n == 0 or k == 0 or pinned.empty:
+        return np.zeros((n, k), dtype=bool)
+    accounts = pd.Index(book.account_id.astype(str))
+    symbols = pd.Index(pd.unique(book.symbol[book.valid].astype(str)))
+    row = accounts.get_indexer(pinned["account_id"].astype(str))
+    code = symbols.get_indexer(pinned["symbol"].astype(str))
+    keep = (row >= 0) & (code >= 0)
+    wanted = np.zeros(n * len(symbols), dtype=bool)
+    wanted[row[keep] * len(symbols) + code[keep]] = True
+    slot_code = symbols.get_indexer(book.symbol.ravel().astype(str)).reshape(n, k)
+    flat = np.arange(n)[:, None] * len(symbols) + np.maximum(slot_code, 0)
+    return book.valid & (slot_code >= 0) & wanted[flat]
+
+
 def recommend_book(
     book: BookTables,
     prices: Mapping[str, float] | pd.Series,
@@ -248,10 +272,13 @@ def recommend_book(
     *,
     as_of: pd.Timestamp | str,
     chunk_size: int = CHUNK_SIZE,
+    pinned: pd.DataFrame | None = None,
 ) -> Recommendation:
     """Batch path: validate the book, skip and report invalid accounts, rebalance the rest.
 
     One bad account never fails the run: it is listed in ``rejected`` with its reason.
+    ``pinned`` (``account_id``, ``symbol`` rows; the model's gate) holds those sleeves for
+    this run: no trade but a sale a cash shortfall forces (see ``BookArrays.hold``).
     """
     policy = policy or Policy()
     built = build_book(
@@ -259,7 +286,10 @@ def recommend_book(
         securities=book.securities, tax_lots=book.tax_lots, restrictions=book.restrictions,
         transactions=book.transactions, policy=policy,
     )  # fmt: skip
-    trades, summary = rebalance_batch(built.arrays, policy, chunk_size=chunk_size)
+    arrays = built.arrays
+    if pinned is not None:
+        arrays = dataclasses.replace(arrays, hold=hold_mask(arrays, pinned))
+    trades, summary = rebalance_batch(arrays, policy, chunk_size=chunk_size)
     when = pd.Timestamp(as_of)
     when = when.tz_convert("UTC").tz_localize(None) if when.tzinfo is not None else when
     return Recommendation(trades=trades, accounts=summary, rejected=built.rejected, as_of=when)
@@ -272,6 +302,7 @@ def recommend_account(
     *,
     account_id: str,
     as_of: pd.Timestamp | str,
+    pinned: pd.DataFrame | None = None,
 ) -> Recommendation:
     """Single-account path (for the API): the batch path on the account's household.
 
@@ -284,7 +315,7 @@ def recommend_account(
     ``rejected`` (the guard could not see its trades).
     """
     account_id = str(account_id)
-    rec = recommend_book(book.household_of(account_id), prices, policy, as_of=as_of)
+    rec = recommend_book(book.household_of(account_id), prices, policy, as_of=as_of, pinned=pinned)
     mine = rec.rejected[rec.rejected["account_id"].astype(str) == account_id]
     if len(mine):
         raise InvalidAccountError(f"account {account_id}: {mine.iloc[0]['reason']}")

@@ -342,12 +342,19 @@ def _movable(book: BookArrays, s: _Standing) -> _Movable:
     whole_cap = np.floor(sellable_q + _UNIT_EPS)
     full = sellable_q >= s.qty - _UNIT_EPS
     sellable_q = np.where(book.fractional | full, sellable_q, np.minimum(whole_cap, sellable_q))
+    can_buy = valid & ~book.restricted & ~book.do_not_trade & ~book.wash_buy_block
+    tradable = valid & ~book.do_not_trade
+    if book.hold is not None:
+        # A pinned (held) slot neither buys nor trades for drift, but stays sellable: a cash
+        # shortfall's forced sales (phase A's rest, the shortfall top-up) may still take it.
+        can_buy = can_buy & ~book.hold
+        tradable = tradable & ~book.hold
     return _Movable(
         sellable_q=sellable_q,
         sellable_v=sellable_q * s.price,
-        can_buy=valid & ~book.restricted & ~book.do_not_trade & ~book.wash_buy_block,
+        can_buy=can_buy,
         can_sell=sellable_q > 0,
-        tradable=valid & ~book.do_not_trade,
+        tradable=tradable,
         min_w=np.where(s.value[:, None] > 0, (s.qty - sellable_q) * s.price / s.safe_value, 0.0),
     )
 
@@ -368,6 +375,8 @@ def _reachable_targets(book: BookArrays, policy: Policy, s: _Standing, m: _Movab
     n, k = book.shape
     valid, t, tc, w, min_w = book.valid, s.t, s.tc, s.w, m.min_w
     stuck_buy = valid & (book.do_not_trade | (~m.can_buy & (w < t)))
+    if book.hold is not None:
+        stuck_buy = stuck_buy | (valid & book.hold)  # held: keeps its weight, like do-not-trade
     stuck_sell = valid & (t < min_w - WEIGHT_EPS)
     reserve = policy.cash_reserve
     cash_pin = np.zeros(n, dtype=bool)
@@ -487,8 +496,9 @@ def _sized(
     sell_q = _cover_shortfall(book, policy, s, m, sell_q, reason)
     buy_q, sell_q, cash_s = _fund_buys(
         buy_q, sell_q, price=s.price, x=s.x, tgt=aim.tgt, ta=aim.ta, width=plan.width,
-        value=s.value, fractional=book.fractional, sellable_q=m.sellable_q, cash0=s.cash0,
-        cash_keep=plan.cash_keep, partial=plan.partial, policy=policy,
+        value=s.value, fractional=book.fractional,
+        sellable_q=m.sellable_q if book.hold is None else np.where(book.hold, 0.0, m.sellable_q),
+        cash0=s.cash0, cash_keep=plan.cash_keep, partial=plan.partial, policy=policy,
     )  # fmt: skip
     candidate = m.tradable & m.can_buy & ~book.fractional & plan.triggered[:, None] & live[:, None]
     buy_q = _fill_leftover(
@@ -793,8 +803,9 @@ def _cover_shortfall(
     """
     if not s.cash_short.any():
         return sell_q
+    # sellable_q is already 0 off valid, tradable slots; held slots stay in: forced sales.
     topped = top_up_cash(
-        sell_q, price=s.price, sellable_q=np.where(m.tradable, m.sellable_q, 0.0),
+        sell_q, price=s.price, sellable_q=m.sellable_q,
         fractional=book.fractional, cash0=s.cash0, floor=s.floor, cash_short=s.cash_short,
         policy=policy,
     )  # fmt: skip

@@ -26,8 +26,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,11 +41,19 @@ from rebalancer.book._shards import (
     shard_name,
     shard_symbols,
 )
+from rebalancer.book._tables import BookTables
 from rebalancer.engine import CHUNK_SIZE, ENGINE_VERSION, Policy, Recommendation, recommend_book
 from rebalancer.errors import ConfigError, ConflictError, InvalidAccountError
 from rebalancer.lake import Lake, get_schema
 from rebalancer.lake._base import split_by_partition
 from rebalancer.lake._manifest import BlobStore, BookManifest
+from rebalancer.usecases._advice import (
+    action_counts,
+    advise,
+    feature_bars,
+    model_predictor,
+    pinned_sleeves,
+)
 
 RUNS_PREFIX = "_runs"
 _PARTS = ("trades", "accounts", "rejected")
@@ -232,8 +240,14 @@ def stage_shard(lake: Lake, ctx: RunContext, shard: int, *, strict: bool = False
     if done is not None:
         return done
     book = read_shard(lake, shard, ctx.manifest)
-    rec = recommend_book(book, ctx.prices, ctx.policy, as_of=ctx.as_of, chunk_size=ctx.chunk_size)
+    advice = _shard_advice(lake, ctx, book)
+    rec = recommend_book(
+        book, ctx.prices, ctx.policy, as_of=ctx.as_of, chunk_size=ctx.chunk_size,
+        pinned=pinned_sleeves(advice, ctx.policy),
+    )  # fmt: skip
     del book
+    if advice is not None:
+        rec = replace(rec, advice=advice, model_version=ctx.model_version)
     if strict and len(rec.rejected):
         first = rec.rejected.iloc[0]
         raise InvalidAccountError(f"account {first['account_id']}: {first['reason']}")
@@ -250,8 +264,24 @@ def stage_shard(lake: Lake, ctx: RunContext, shard: int, *, strict: bool = False
         "value": float(rec.accounts["account_value"].clip(lower=0).sum()),
         "traded": int((rec.accounts["trades"] > 0).sum()),
     }
+    if advice is not None:
+        marker["model"] = action_counts(advice, ctx.policy)
     blobs.put(f"{prefix}done.json", json.dumps(marker, sort_keys=True).encode())
     return marker
+
+
+def _shard_advice(lake: Lake, ctx: RunContext, book: BookTables) -> pd.DataFrame | None:
+    """The model's advice on one shard (one predictor call), or None for ``model=off``.
+    The model must still be the one the run was planned with."""
+    predictor = model_predictor(lake, ctx.policy)
+    if predictor is None:
+        return None
+    if predictor.version != ctx.model_version:
+        raise ConflictError(
+            f"run {ctx.key} was planned with model {ctx.model_version}, the current model is "
+            f"{predictor.version}; plan the run again"
+        )
+    return advise(book, feature_bars(lake, ctx.as_of), ctx.as_of, ctx.policy, predictor)
 
 
 @dataclass(frozen=True)
@@ -264,6 +294,8 @@ class FinishedRun:
     accounts: pd.DataFrame  # empty unless collected
     rejected: pd.DataFrame
     totals: dict[str, float | int]
+    #: Sleeves the model scored per action and the gate pinned, over every shard.
+    model_counts: dict[str, int] = field(default_factory=dict)
 
 
 def finish_run(
@@ -336,7 +368,17 @@ def finish_run(
         accounts=pd.concat(accounts, ignore_index=True) if accounts else pd.DataFrame(),
         rejected=pd.concat(rejected, ignore_index=True),
         totals=totals,
+        model_counts=_sum_counts(m.get("model", {}) for m in markers),
     )
+
+
+def _sum_counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
+    """Per-key sums of the shards' model counts (empty when no shard had a model)."""
+    out: dict[str, int] = {}
+    for part in parts:
+        for name, count in part.items():
+            out[name] = out.get(name, 0) + int(count)
+    return out
 
 
 def run_shards(

@@ -93,7 +93,7 @@ def recommend_posted(
     rebalanced; a sibling's fault only leaves the sibling out (listed in ``rejected``).
     """
     resolved, when = resolve_prices(book, lake, prices=prices, as_of=as_of)
-    rec = recommend_portfolio(book, policy=policy, prices=resolved, as_of=when)
+    rec = recommend_portfolio(book, policy=policy, prices=resolved, as_of=when, lake=lake)
     mine = rec.rejected[rec.rejected["account_id"].astype(str) == account_id]
     if len(mine):
         raise InvalidAccountError(f"account {account_id}: {mine.iloc[0]['reason']}")
@@ -128,7 +128,7 @@ def holding_actions(
     summary = rec.accounts[rec.accounts["account_id"].astype(str) == account_id].iloc[0]
     value0 = float(summary["account_value"])
     value1 = float((q1 * px).sum()) + float(summary["cash_after"])
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         {
             "symbol": symbols,
             "action": np.where(dq > 0, "BUY", np.where(dq < 0, "SELL", "HOLD")),
@@ -140,4 +140,23 @@ def holding_actions(
             "weight_before": (q0 * px).to_numpy() / value0 if value0 > 0 else 0.0,
             "weight_after": (q1 * px).to_numpy() / value1 if value1 > 0 else 0.0,
         }
+    )
+    return with_model_advice(frame, rec, account_id)
+
+
+def with_model_advice(frame: pd.DataFrame, rec: Recommendation, account_id: str) -> pd.DataFrame:
+    """Per-symbol rows of one account with the model's action, confidence, reasons and
+    whether the gate pinned the sleeve (all null when no model advised)."""
+    advice = rec.advice
+    if advice is None:
+        return frame.assign(
+            model_action=None, model_confidence=None, model_reasons=None, model_pinned=None
+        )
+    mine = advice[advice["account_id"].astype(str) == str(account_id)]
+    mine = mine.drop_duplicates("symbol").set_index("symbol").reindex(frame["symbol"])
+    return frame.assign(
+        model_action=mine["model_action"].to_numpy(object),
+        model_confidence=mine["model_confidence"].to_numpy(np.float64),
+        model_reasons=[r if isinstance(r, list) else None for r in mine["model_reasons"]],
+        model_pinned=mine["pinned"].to_numpy(object) if "pinned" in mine else None,
     )

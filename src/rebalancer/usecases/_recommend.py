@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,17 @@ from rebalancer.errors import (
 )
 from rebalancer.lake import Lake, get_schema
 from rebalancer.lake._manifest import BookManifest, book_snapshot
+from rebalancer.market._latest import prices_from_latest, read_latest_prices
 from rebalancer.market._prices import LOOKBACK_DAYS, book_as_of, load_prices, partitions
+from rebalancer.usecases._advice import (
+    action_counts,
+    advice_rows,
+    advise,
+    feature_bars,
+    model_predictor,
+    pinned_sleeves,
+    with_pins,
+)
 from rebalancer.usecases._batch import (
     RunContext,
     ShardProgress,
@@ -48,6 +59,9 @@ from rebalancer.usecases._batch import (
     save_context,
     sharded_symbols,
 )
+
+if TYPE_CHECKING:
+    from rebalancer.model._predict import Predictor
 
 #: The ``recommendations`` table's columns, in order, from its schema (one source).
 RECOMMENDATION_COLUMNS = [c.name for c in get_schema("recommendations").columns]
@@ -71,6 +85,10 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: A sharded run that did not collect its trades: the summary's counts and sums.
     totals: dict[str, float | int] | None = None
+    #: The model that advised the run (``Policy.model`` advise or gate), else None.
+    model_version: str | None = None
+    #: Sleeves the model scored per action, and how many the gate pinned (empty: no model).
+    model_counts: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, object]:
         """The recommendation summary plus the run identity."""
@@ -144,8 +162,9 @@ def run_id_for(
 def recommendation_rows(
     rec: Recommendation, run_id: str, as_of: pd.Timestamp, policy: Policy, model_version: str | None
 ) -> pd.DataFrame:
-    """The trades as rows of the ``recommendations`` table (columns from its schema)."""
-    rows = rec.trades.assign(
+    """The trades as rows of the ``recommendations`` table (columns from its schema); the
+    model's action, confidence and reasons for each traded sleeve when a model advised."""
+    rows = advice_rows(rec.trades, rec.advice).assign(
         run_id=run_id,
         as_of=as_of,
         engine_version=ENGINE_VERSION,
@@ -216,8 +235,10 @@ def run_recommendations(
     """
     policy = policy or Policy()
     when = parse_as_of(as_of)
-    if when is None and not partitions(lake):
+    if when is None and read_latest_prices(lake) is None and not partitions(lake):
         raise MarketDataError("market_prices is empty: ingest or backfill prices first")
+    predictor = model_predictor(lake, policy)  # before any work: no model is a ModelError
+    model_version = _model_version(predictor, model_version)
     if account_id is None and stream is not False:
         blobs = getattr(lake, "blobs", None)
         if blobs is not None:
@@ -237,16 +258,34 @@ def run_recommendations(
     )
     if book.accounts.empty:
         raise NotFoundError("the accounts table is empty: run `rebalancer generate` first")
-    when = when or book_as_of(lake, book_symbols(book))
-    prices = load_prices(lake, when)
+    # One account: the latest-prices object (cached per process) when it can answer, no query.
+    cached = None if account_id is None else prices_from_latest(lake, book_symbols(book), when)
+    if cached is not None:
+        when, prices = cached
+    else:
+        when = when or book_as_of(lake, book_symbols(book))
+        prices = load_prices(lake, when)
     if prices.empty:
         raise MarketDataError(
             f"no prices closed in the {LOOKBACK_DAYS} days before {when.isoformat()}"
         )
+    scope_book = book if account_id is None else book.household_of(account_id)
+    advice = (
+        None
+        if predictor is None
+        else advise(scope_book, feature_bars(lake, when), when, policy, predictor)
+    )
+    pinned = pinned_sleeves(advice, policy)
     if account_id is None:
-        rec = recommend_book(book, prices, policy, as_of=when, chunk_size=chunk_size)
+        rec = recommend_book(book, prices, policy, as_of=when, chunk_size=chunk_size, pinned=pinned)
     else:
-        rec = recommend_account(book, prices, policy, account_id=account_id, as_of=when)
+        rec = recommend_account(
+            scope_book, prices, policy, account_id=account_id, as_of=when, pinned=pinned
+        )
+        if advice is not None:
+            advice = advice[advice["account_id"] == str(account_id)].reset_index(drop=True)
+    if advice is not None:
+        rec = replace(rec, advice=with_pins(advice, policy), model_version=model_version)
     if len(rec.rejected) and strict:
         first = rec.rejected.iloc[0]
         more = f" (and {len(rec.rejected) - 1} more)" if len(rec.rejected) > 1 else ""
@@ -258,7 +297,20 @@ def run_recommendations(
     return RunResult(
         run_id=run_id, as_of=when, recommendation=rec, rows=rows, keys=keys,
         warnings=skip_warnings(rec, len(book.accounts)) if account_id is None else [],
+        model_version=model_version, model_counts=action_counts(advice, policy),
     )  # fmt: skip
+
+
+def _model_version(predictor: Predictor | None, asked: str | None) -> str | None:
+    """The run's model version: the predictor's when a model advises (an explicit ``asked``
+    version must be that one), else whatever the caller recorded."""
+    if predictor is None:
+        return asked
+    if asked is not None and asked != predictor.version:
+        raise ConfigError(
+            f"model_version {asked} is not the model that would advise ({predictor.version})"
+        )
+    return predictor.version
 
 
 def _sharded_context(
@@ -299,7 +351,9 @@ def plan_sharded_run(
         manifest = sharded_manifest(lake)
         if manifest is None:
             raise ConfigError("the published book is not sharded: nothing to distribute")
-        ctx = _sharded_context(lake, manifest, when, policy or Policy(), model_version)
+        policy = policy or Policy()
+        model_version = _model_version(model_predictor(lake, policy), model_version)
+        ctx = _sharded_context(lake, manifest, when, policy, model_version)
     save_context(lake, ctx)
     return ctx
 
@@ -321,6 +375,7 @@ def _run_sharded(
     ctx = _sharded_context(lake, manifest, when, policy, model_version, chunk_size)
     when = ctx.as_of
     done = run_shards(lake, ctx, write=write, strict=strict, collect=collect, progress=progress)
+    model_counts = done.model_counts
     trades = done.trades if done.trades is not None else pd.DataFrame()
     rec = Recommendation(
         trades=trades.drop(columns=["run_id"], errors="ignore"), accounts=done.accounts,
@@ -331,6 +386,7 @@ def _run_sharded(
         run_id=done.run_id, as_of=when, recommendation=rec, rows=rows, keys=done.keys,
         warnings=skip_warnings(rec, int(done.totals["accounts"])),
         totals=None if collect else done.totals,
+        model_version=ctx.model_version, model_counts=model_counts,
     )  # fmt: skip
 
 
@@ -359,4 +415,13 @@ def recommend_portfolio(
         given = pd.concat([stored[~stored.index.isin(given.index)], given])
     if when is None:
         raise ConfigError("as_of is required when every price is given")
-    return recommend_book(book, given, policy, as_of=when)
+    policy = policy or Policy()
+    if policy.model == "off":
+        return recommend_book(book, given, policy, as_of=when)
+    if lake is None:
+        raise ConfigError(f"policy model={policy.model} needs the lake (its model and prices)")
+    predictor = model_predictor(lake, policy)
+    assert predictor is not None
+    advice = advise(book, feature_bars(lake, when), when, policy, predictor)
+    rec = recommend_book(book, given, policy, as_of=when, pinned=pinned_sleeves(advice, policy))
+    return replace(rec, advice=with_pins(advice, policy), model_version=predictor.version)

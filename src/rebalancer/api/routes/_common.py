@@ -41,6 +41,9 @@ BODY_ERRORS: dict[int | str, dict[str, Any]] = {
     415: _problem("Body is not application/json"),
 }
 CONFLICT: dict[int | str, dict[str, Any]] = {409: _problem("The book is being published; retry")}
+MODEL_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: _problem("policy.model is advise or gate and no model can serve (none registered)")
+}
 
 
 def records(frame: pd.DataFrame, fields: list[str] | None = None) -> list[dict[str, Any]]:

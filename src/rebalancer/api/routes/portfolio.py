@@ -16,7 +16,13 @@ from rebalancer.api.models import (
     Rejection,
     Trade,
 )
-from rebalancer.api.routes._common import BODY_ERRORS, CONFLICT, V1_ERRORS, records
+from rebalancer.api.routes._common import (
+    BODY_ERRORS,
+    CONFLICT,
+    MODEL_UNAVAILABLE,
+    V1_ERRORS,
+    records,
+)
 from rebalancer.engine import ENGINE_VERSION
 from rebalancer.errors import InvalidAccountError, OutOfRangeError
 from rebalancer.usecases import book_models, book_securities, holding_actions, recommend_posted
@@ -27,7 +33,7 @@ router = APIRouter(prefix="/v1", tags=["recommendations"], dependencies=[AuthDep
 @router.post(
     "/recommendations",
     response_model=PortfolioRecommendation,
-    responses={**V1_ERRORS, **BODY_ERRORS, **CONFLICT},
+    responses={**V1_ERRORS, **BODY_ERRORS, **CONFLICT, **MODEL_UNAVAILABLE},
 )
 def recommend_for_portfolio(
     request: Annotated[PortfolioRequest, Body()], lake: LakeDep, settings: SettingsDep
@@ -65,6 +71,7 @@ def recommend_for_portfolio(
         account_id=request.account_id,
         as_of=rec.as_of.to_pydatetime(),
         engine_version=ENGINE_VERSION,
+        model_version=rec.model_version,
         policy=request.policy,
         summary=AccountSummary(**records(mine, list(AccountSummary.model_fields))[0]),
         holdings=[

@@ -12,12 +12,20 @@ from rebalancer.api.deps import AuthDep, LakeDep
 from rebalancer.api.models import (
     AS_OF_DESCRIPTION,
     AccountSummary,
+    ModelAdvice,
     RecommendationResponse,
     Trade,
     WhatIfRequest,
 )
-from rebalancer.api.routes._common import BODY_ERRORS, CONFLICT, NOT_FOUND, V1_ERRORS
+from rebalancer.api.routes._common import (
+    BODY_ERRORS,
+    CONFLICT,
+    MODEL_UNAVAILABLE,
+    NOT_FOUND,
+    V1_ERRORS,
+)
 from rebalancer.engine import ENGINE_VERSION, Policy
+from rebalancer.engine._policy import ModelMode
 from rebalancer.lake import Lake
 from rebalancer.usecases import run_recommendations
 
@@ -31,7 +39,12 @@ ACCOUNT_ID = Annotated[
         examples=["A0000001"],
     ),
 ]
-RESPONSES: dict[int | str, dict[str, Any]] = {**V1_ERRORS, **NOT_FOUND, **CONFLICT}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **V1_ERRORS,
+    **NOT_FOUND,
+    **CONFLICT,
+    **MODEL_UNAVAILABLE,
+}
 
 
 def _records(frame: pd.DataFrame, fields: list[str]) -> list[dict[str, Any]]:
@@ -48,14 +61,19 @@ def _recommend(
     )
     summary = _records(result.recommendation.accounts, list(AccountSummary.model_fields))[0]
     trades = _records(result.rows, list(Trade.model_fields))
+    advice = result.recommendation.advice
     return RecommendationResponse(
         account_id=account_id,
         run_id=result.run_id,
         as_of=result.as_of.to_pydatetime(),
         engine_version=ENGINE_VERSION,
+        model_version=result.model_version,
         policy=policy,
         summary=AccountSummary(**summary),
         trades=[Trade(**t) for t in trades],
+        model_advice=[]
+        if advice is None
+        else [ModelAdvice(**a) for a in _records(advice, list(ModelAdvice.model_fields))],
     )
 
 
@@ -68,9 +86,20 @@ def get_recommendation(
     account_id: ACCOUNT_ID,
     lake: LakeDep,
     as_of: Annotated[datetime | None, Query(description=AS_OF_DESCRIPTION)] = None,
+    model: Annotated[
+        ModelMode, Query(description=str(Policy.model_fields["model"].description))
+    ] = "off",
+    min_confidence: Annotated[
+        float | None,
+        Query(ge=0, le=1, description=str(Policy.model_fields["min_confidence"].description)),
+    ] = None,
 ) -> RecommendationResponse:
-    """Recommend trades for one account now, with the default policy (nothing is written)."""
-    return _recommend(lake, account_id, as_of, Policy())
+    """Recommend trades for one account now, with the default policy (nothing is written);
+    ``model`` (advise or gate) asks the advisor-action model too."""
+    knobs: dict[str, object] = {"model": model}
+    if min_confidence is not None:
+        knobs["min_confidence"] = min_confidence
+    return _recommend(lake, account_id, as_of, Policy(**knobs))
 
 
 @router.post(

@@ -1,0 +1,176 @@
+"""The model advises the engine (``Policy.model``): score a book's sleeves, pin HOLDs.
+
+``off`` reads nothing and changes nothing. ``advise`` scores every sleeve (the features SQL,
+``sql/features/holding_features.sql``, run on the book's own tables in a scratch lake with the
+lake's daily bars, then one predictor call for the whole book or shard) and attaches the
+model's action, confidence and reasons; the trades are the engine's alone. ``gate`` also pins
+the sleeves the model says HOLD with at least ``min_confidence``: the engine keeps them where
+they are for the run (``BookArrays.hold``), except for sales a cash shortfall or withdrawal
+forces. The model never adds a trade: a SELL or BUY only leaves the engine's rules to decide.
+
+A model mode with no registered model is a :class:`~rebalancer.errors.ModelError` (exit 9,
+503), never a silent fallback to ``off``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from rebalancer.book import BookTables
+from rebalancer.engine import Policy
+from rebalancer.errors import ModelError
+from rebalancer.lake import Lake
+
+if TYPE_CHECKING:  # XGBoost is imported only when a model is used
+    from rebalancer.model._predict import Predictor
+
+#: The per-holding advice columns (``reasons`` as a list of strings).
+ADVICE_COLUMNS = ["account_id", "symbol", "model_action", "model_confidence", "model_reasons"]
+#: What the advice adds to a ``recommendations`` row (reasons as a JSON array of strings).
+ROW_COLUMNS = ["model_action", "model_confidence", "model_reasons"]
+_BARS_SQL = (
+    'SELECT symbol, ts, "interval", open, high, low, close, volume, source, ingested_at '
+    "FROM market_prices WHERE \"interval\" = '1d' AND dt >= :start_dt AND ts <= :cutoff"
+)
+
+
+def model_predictor(lake: Lake, policy: Policy) -> Predictor | None:
+    """The predictor a run with ``policy`` uses: ``None`` for ``model=off``; otherwise the
+    configured one (SageMaker endpoint or the current model in-process). No registered model
+    is a one-line :class:`ModelError`."""
+    if policy.model == "off":
+        return None
+    from rebalancer.model._registry import current_version
+
+    if current_version(lake) is None:
+        raise ModelError(
+            f"policy model={policy.model} needs a registered model and none is: run "
+            "`rebalancer train` (or use model=off)"
+        )
+    try:
+        from rebalancer.model._predict import get_predictor
+    except ImportError as exc:  # e.g. the API Lambda without the model extra or an endpoint
+        raise ModelError(
+            f"policy model={policy.model}: the model cannot load here ({exc})"
+        ) from None
+    return get_predictor(lake)
+
+
+def feature_bars(lake: Lake, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The lake's daily bars the features query reads at ``as_of`` (its lookback window)."""
+    from rebalancer.model._features import feature_params
+
+    params = feature_params(as_of)
+    return lake.query(_BARS_SQL, params={k: params[k] for k in ("start_dt", "cutoff")})
+
+
+def advise(
+    book: BookTables,
+    bars: pd.DataFrame,
+    as_of: pd.Timestamp,
+    policy: Policy,
+    predictor: Predictor,
+) -> pd.DataFrame:
+    """Every sleeve of ``book`` scored in one predictor call (:data:`ADVICE_COLUMNS`)."""
+    from rebalancer.model._features import book_features
+
+    if book.accounts.empty:
+        return pd.DataFrame(columns=ADVICE_COLUMNS)
+    rows = book_features(_storable(book), bars, as_of, min_trade_value=policy.min_trade_value)
+    scored = predictor.predict(rows)
+    out = pd.DataFrame(
+        {
+            "account_id": rows["account_id"].astype(str).to_numpy(),
+            "symbol": rows["symbol"].astype(str).to_numpy(),
+            "model_action": scored["model_action"].astype(str).to_numpy(),
+            "model_confidence": scored["model_confidence"].to_numpy(np.float64),
+            "model_reasons": scored["model_reasons"].to_numpy(),
+        },
+        columns=ADVICE_COLUMNS,
+    )
+    return out
+
+
+#: What a posted portfolio's empty, unread non-null column holds in the scratch lake.
+_PLACEHOLDER: dict[str, object] = {
+    "date": pd.Timestamp("1970-01-01").date(),
+    "timestamp": pd.Timestamp("1970-01-01"),
+    "double": 0.0,
+    "bigint": 0,
+    "int": 0,
+    "boolean": False,
+}
+
+
+def _storable(book: BookTables) -> BookTables:
+    """``book`` as the scratch lake stores it: a posted portfolio leaves ids the features do
+    not read (``client_id``, ...) empty, and the table schemas refuse nulls there."""
+    from rebalancer.lake import get_schema
+
+    frames = {}
+    for name, frame in book.frames().items():
+        schema = get_schema(name)
+        fill = {
+            c.name: _PLACEHOLDER.get(c.type, "")
+            for c in schema.columns
+            if not c.nullable and c.name in frame.columns and frame[c.name].isna().any()
+        }
+        frames[name] = frame.fillna(fill) if fill else frame
+    return BookTables.from_mapping(frames)
+
+
+def pinned_sleeves(advice: pd.DataFrame | None, policy: Policy) -> pd.DataFrame | None:
+    """The sleeves ``gate`` pins: the model says HOLD with at least ``min_confidence``."""
+    if policy.model != "gate" or advice is None:
+        return None
+    hold = (advice["model_action"] == "HOLD") & (
+        advice["model_confidence"] >= policy.min_confidence
+    )
+    return advice.loc[hold, ["account_id", "symbol"]].reset_index(drop=True)
+
+
+def with_pins(advice: pd.DataFrame, policy: Policy) -> pd.DataFrame:
+    """``advice`` with a ``pinned`` column (True where the gate held the sleeve)."""
+    pinned = (
+        (advice["model_action"] == "HOLD") & (advice["model_confidence"] >= policy.min_confidence)
+        if policy.model == "gate"
+        else pd.Series(False, index=advice.index)
+    )
+    return advice.assign(pinned=pinned.to_numpy(bool))
+
+
+def advice_rows(trades: pd.DataFrame, advice: pd.DataFrame | None) -> pd.DataFrame:
+    """``trades`` with the model's columns for their sleeves (reasons as a JSON array); all
+    null without advice (``model=off``)."""
+    if advice is None:
+        return trades.assign(model_action=None, model_confidence=np.nan, model_reasons=None)
+    keyed = advice.drop_duplicates(["account_id", "symbol"]).set_index(["account_id", "symbol"])
+    index = pd.MultiIndex.from_arrays(
+        [trades["account_id"].astype(str), trades["symbol"].astype(str)]
+    )
+    found = keyed.reindex(index)
+    reasons = [
+        json.dumps(list(r), ensure_ascii=False)
+        if isinstance(r, list | tuple | np.ndarray)
+        else None
+        for r in found["model_reasons"].to_numpy()
+    ]
+    return trades.assign(
+        model_action=found["model_action"].to_numpy(object),
+        model_confidence=found["model_confidence"].to_numpy(np.float64),
+        model_reasons=np.asarray(reasons, dtype=object),
+    )
+
+
+def action_counts(advice: pd.DataFrame | None, policy: Policy) -> dict[str, int]:
+    """``{SELL, HOLD, BUY, pinned}`` counts of one advice frame (empty without advice)."""
+    if advice is None:
+        return {}
+    counts = {a: int((advice["model_action"] == a).sum()) for a in ("SELL", "HOLD", "BUY")}
+    pins = pinned_sleeves(advice, policy)
+    counts["pinned"] = 0 if pins is None else len(pins)
+    return counts
