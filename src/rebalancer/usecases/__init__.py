@@ -25,6 +25,7 @@ use case                   what it does
 ``promote_model``          make a registered version the current model
 ``score_household``        the model's action, confidence and reasons per sleeve
 ``run_backtests``          policies replayed on a target portfolio over lake history
+``run_book_backtests``     the same on a seeded sample of the book's accounts
 ``reports``                the dashboard's typed reports (book drift, account, runs, market,
                            decisions, what-if)
 =========================  ===========================================================
@@ -35,7 +36,12 @@ from __future__ import annotations
 from rebalancer.market import book_as_of, latest_close_time, load_prices
 from rebalancer.usecases import _reports as reports
 from rebalancer.usecases._accounts import AccountPage, CursorError, get_account, list_accounts
-from rebalancer.usecases._backtest import BacktestReport, run_backtest, run_backtests
+from rebalancer.usecases._backtest import (
+    BacktestReport,
+    run_backtest,
+    run_backtests,
+    run_book_backtests,
+)
 from rebalancer.usecases._market import price_bars
 from rebalancer.usecases._model import (
     SimulationSummary,
@@ -97,6 +103,7 @@ __all__ = [
     "reports",
     "run_backtest",
     "run_backtests",
+    "run_book_backtests",
     "run_id_for",
     "run_recommendations",
     "score_household",

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -29,10 +29,14 @@ from rebalancer.backtest import (
     rule_grid,
 )
 from rebalancer.backtest import metrics as compute_metrics
-from rebalancer.errors import ConfigError, MarketDataError, OutOfRangeError
+from rebalancer.backtest._learned import LOOKBACK, LearnedTrigger
+from rebalancer.errors import ConfigError, MarketDataError, NotFoundError, OutOfRangeError
 from rebalancer.lake import Lake
 from rebalancer.market import load_price_panel
 from rebalancer.market._prices import BACKFILL_HINT
+
+if TYPE_CHECKING:
+    from rebalancer.book import BookTables
 
 ACCOUNT_TYPES = ("taxable", "ira")
 #: How far the first (last) close may be from --start (--end): a long weekend plus holidays.
@@ -54,6 +58,8 @@ class BacktestReport:
     metrics: dict[str, float]
     result: BacktestResult
     keys: list[str]
+    notes: tuple[str, ...] = ()
+    account_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report: inputs, metrics and the daily equity curve."""
@@ -68,6 +74,8 @@ class BacktestReport:
             "cost_bps": self.cost_bps,
             "fractional": self.fractional,
             "metrics": self.metrics,
+            "notes": list(self.notes),
+            **({"account_id": self.account_id} if self.account_id else {}),
             "rebalance_dates": [d.date().isoformat() for d in self.result.rebalances["date"]],
             "curve": {
                 "date": [d.date().isoformat() for d in curve["date"]],
@@ -129,6 +137,46 @@ def backtest_closes(lake: Lake, symbols: Sequence[str], start: date, end: date) 
     return window.ffill()[list(symbols)]
 
 
+def learned_history(lake: Lake, symbols: Sequence[str], closes: pd.DataFrame) -> pd.DataFrame:
+    """The closes the learned trigger trains on: every day of the lake up to the run's last one
+    on which all ``symbols`` are priced (the run's own days included, for the later blocks'
+    refits; each block trains only on days before it)."""
+    panel = load_price_panel(lake, symbols).loc[: closes.index[-1]]
+    return panel[list(symbols)].ffill().dropna()
+
+
+def fit_learned(
+    trigger: LearnedTrigger,
+    lake: Lake,
+    portfolio: dict[str, float],
+    closes: pd.DataFrame,
+    **kw: Any,
+) -> tuple[str, ...]:
+    """Train ``trigger`` on the lake's history before the run (one line if there is too little)
+    and say how it was trained and which rule the grid picked on the same training period."""
+    history = learned_history(lake, list(portfolio), closes)
+    first = closes.index[0]
+    before = int(history.index.searchsorted(first))
+    need = LOOKBACK + trigger.min_train + trigger.horizon + trigger.embargo
+    if before < need:
+        since = history.index[0].date() if len(history) else "nowhere"
+        raise OutOfRangeError(
+            f"--policy learned trains on the history before --start: it needs {need} trading "
+            f"days before {first.date()} with every symbol priced, the lake has {before} "
+            f"(from {since}); start later or backfill earlier prices"
+        )
+    trigger.fit(history, portfolio, first, **kw)
+    train_end = history.index[int(trigger.splits_[0].train[-1])].date()
+    scores = trigger.rule_scores_
+    return (
+        f"learned: {len(trigger.models_)} model(s), refit every {trigger.refit} trading days, "
+        f"each trained on the days before its block (label window {trigger.horizon} days, "
+        f"embargo {trigger.embargo})",
+        f"best rule in sample (history to {train_end}, after-tax final value): "
+        f"{trigger.best_rule_.label} ({scores[trigger.best_rule_.label]:.4f})",
+    )
+
+
 def run_id(payload: dict[str, Any]) -> str:
     """A deterministic id of a run's inputs (same inputs, same id, same object)."""
     text = json.dumps(payload, sort_keys=True, default=str)
@@ -160,12 +208,13 @@ def run_backtest(
 
 def triggers_for(policies: Sequence[str]) -> list[BaseTrigger]:
     """Triggers of ``name[:param]`` specs; ``all`` is the rule grid (every rule, default
-    parameters and a few variants)."""
+    parameters and a few variants) and the learned trigger."""
     if not policies:
         raise ConfigError("--policy: give at least one policy")
     out: list[BaseTrigger] = []
     for spec in policies:
-        out.extend(rule_grid() if spec.strip() == "all" else [make_trigger(spec)])
+        out.extend([*rule_grid(), LearnedTrigger()] if spec.strip() == "all" else
+                   [make_trigger(spec)])  # fmt: skip
     return out
 
 
@@ -193,32 +242,115 @@ def run_backtests(
         raise ConfigError(f"--cost-bps must be between 0 and 10000, got {cost_bps}")
     closes = backtest_closes(lake, list(portfolio), start, end)
     created = now or pd.Timestamp.now("UTC")
-    reports = []
-    for trigger in triggers:
-        spec = Backtest(
-            trigger, portfolio, account_type=account_type, cost_bps=cost_bps,
-            fractional=fractional,
-        )  # fmt: skip
-        result = spec.fit(closes).result_
-        engine = spec.engine_policy().to_json()
-        first, last = result.dates[0].date(), result.dates[-1].date()
-        rid = run_id(
-            {"weights": portfolio, "policy": trigger.label, "start": first, "end": last,
-             "cost_bps": cost_bps, "account_type": account_type, "fractional": fractional,
-             "engine": engine}
-        )  # fmt: skip
-        report = BacktestReport(
-            run_id=rid, policy=trigger.label, weights=portfolio, start=first, end=last,
-            account_type=account_type, cost_bps=float(cost_bps), fractional=fractional,
-            metrics=compute_metrics(result), result=result, keys=[],
-        )  # fmt: skip
-        if write:
-            rows = backtest_rows(report, engine, created)
-            report = dataclasses.replace(
-                report, keys=lake.write("backtests", rows, name=f"run-{rid}")
-            )
-        reports.append(report)
-    return reports
+    return [
+        _run_one(lake, trigger, portfolio, closes, account_type=account_type, cost_bps=cost_bps,
+                 fractional=fractional, write=write, created=created)
+        for trigger in triggers
+    ]  # fmt: skip
+
+
+def _run_one(
+    lake: Lake,
+    trigger: BaseTrigger,
+    portfolio: dict[str, float],
+    closes: pd.DataFrame,
+    *,
+    account_type: str,
+    cost_bps: float,
+    fractional: bool,
+    write: bool,
+    created: pd.Timestamp,
+    account_id: str | None = None,
+) -> BacktestReport:
+    """One trigger on one portfolio (the learned trigger is trained first)."""
+    notes: tuple[str, ...] = ()
+    if isinstance(trigger, LearnedTrigger):
+        notes = fit_learned(trigger, lake, portfolio, closes, cost_bps=cost_bps,
+                            account_type=account_type, fractional=fractional)  # fmt: skip
+    spec = Backtest(
+        trigger, portfolio, account_type=account_type, cost_bps=cost_bps, fractional=fractional
+    )
+    result = spec.fit(closes[list(portfolio)]).result_
+    engine = spec.engine_policy().to_json()
+    first, last = result.dates[0].date(), result.dates[-1].date()
+    payload = {"weights": portfolio, "policy": trigger.label, "start": first, "end": last,
+               "cost_bps": cost_bps, "account_type": account_type, "fractional": fractional,
+               "engine": engine}  # fmt: skip
+    if account_id is not None:
+        payload["account_id"] = account_id
+    rid = run_id(payload)
+    report = BacktestReport(
+        run_id=rid, policy=trigger.label, weights=portfolio, start=first, end=last,
+        account_type=account_type, cost_bps=float(cost_bps), fractional=fractional,
+        metrics=compute_metrics(result), result=result, keys=[], notes=notes,
+        account_id=account_id,
+    )  # fmt: skip
+    if write:
+        rows = backtest_rows(report, engine, created)
+        report = dataclasses.replace(report, keys=lake.write("backtests", rows, name=f"run-{rid}"))
+    return report
+
+
+def sample_accounts(book: BookTables, n: int, seed: int) -> list[str]:
+    """``n`` account ids drawn without replacement (seeded; sorted for a stable order)."""
+    ids = sorted(book.accounts["account_id"].astype(str))
+    if n < 1:
+        raise ConfigError(f"--accounts must be at least 1, got {n}")
+    if not ids:
+        raise NotFoundError("the book has no accounts: publish a book first")
+    picked = np.random.default_rng(seed).choice(len(ids), size=min(n, len(ids)), replace=False)
+    return [ids[i] for i in sorted(picked)]
+
+
+def account_portfolio(book: BookTables, account_id: str) -> tuple[dict[str, float], str, bool]:
+    """An account's model as backtest weights (its cash sleeve left out, the rest scaled to
+    sum to 1), its tax treatment (taxable or not) and whether it trades fractional shares."""
+    row = book.accounts.set_index("account_id").loc[account_id]
+    model = book.model_portfolios[book.model_portfolios["model_id"] == row["model_id"]]
+    sleeves = model[(model["symbol"] != "CASH") & (model["target_weight"] > 0)]
+    total = float(sleeves["target_weight"].sum())
+    if total <= 0:
+        raise ConfigError(f"account {account_id}: model {row['model_id']} holds only cash")
+    weights = {
+        str(s): float(w) / total
+        for s, w in zip(sleeves["symbol"], sleeves["target_weight"], strict=True)
+    }
+    kind = "taxable" if str(row["account_type"]) == "taxable" else "ira"
+    return weights, kind, bool(row["fractional_shares"])
+
+
+def run_book_backtests(
+    lake: Lake,
+    *,
+    accounts: int,
+    seed: int = 0,
+    policies: Sequence[str],
+    start: date,
+    end: date,
+    cost_bps: float = 5.0,
+    write: bool = True,
+    now: pd.Timestamp | None = None,
+) -> list[BacktestReport]:
+    """Replay a seeded sample of the book's accounts: each account's model portfolio (cash
+    sleeve left out), tax treatment and share rule, from cash on the first day, under every
+    policy, over the lake's closes. One report per (account, policy), accounts in id order."""
+    from rebalancer.book import BookTables
+
+    triggers_for(policies)  # a bad policy is one line before anything is read
+    if not (np.isfinite(cost_bps) and 0 <= cost_bps <= 10_000):
+        raise ConfigError(f"--cost-bps must be between 0 and 10000, got {cost_bps}")
+    book = BookTables.from_lake(lake)
+    picked = sample_accounts(book, accounts, seed)
+    plans = [(a, *account_portfolio(book, a)) for a in picked]
+    symbols = sorted({s for _, weights, _, _ in plans for s in weights})
+    closes = backtest_closes(lake, symbols, start, end)
+    created = now or pd.Timestamp.now("UTC")
+    return [
+        _run_one(lake, trigger, weights, closes, account_type=kind, cost_bps=cost_bps,
+                 fractional=fractional, write=write, created=created, account_id=account)
+        for account, weights, kind, fractional in plans
+        for trigger in triggers_for(policies)  # fresh triggers: the learned one fits per account
+    ]  # fmt: skip
 
 
 def backtest_rows(report: BacktestReport, engine_policy: str, now: pd.Timestamp) -> pd.DataFrame:
