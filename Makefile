@@ -58,8 +58,9 @@ tf-check: checkov  ## terraform fmt + checkov (terraform validate runs in tests/
 layer: setup  ## Lambda layer of runtime deps for python3.12/x86_64 -> dist/layer/ (+ .sha256)
 	$(PY) layers/build_layer.py
 
-package: setup  ## one reproducible zip per Lambda function -> dist/lambda/ (+ .sha256)
+package: setup  ## one reproducible zip per Lambda function -> dist/lambda/ (+ .sha256); the endpoint's inference sourcedir.tar.gz -> dist/sagemaker/
 	$(PY) layers/package.py
+	$(PY) src/training/sagemaker_job.py --package-inference dist/sagemaker/sourcedir.tar.gz
 
 clean:
 	rm -rf $(VENV) .tools lake .pytest_cache .mypy_cache .ruff_cache dist

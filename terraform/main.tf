@@ -75,18 +75,19 @@ module "model_endpoint" {
   source = "./modules/model_endpoint"
   count  = var.enable_model_endpoint ? 1 : 0
 
-  name               = local.name
-  partition          = local.partition
-  region             = local.region
-  account_id         = local.account_id
-  kms_key_arn        = module.data_lake.kms_key_arn
-  lake_bucket        = module.data_lake.lake_bucket
-  lake_bucket_arn    = module.data_lake.lake_bucket_arn
-  models_prefix      = module.data_lake.models_prefix
-  model_artifact_key = var.model_artifact_key
-  serverless         = var.endpoint_serverless
-  instance_type      = var.endpoint_instance_type
-  instance_count     = var.endpoint_instance_count
+  name                = local.name
+  partition           = local.partition
+  region              = local.region
+  account_id          = local.account_id
+  kms_key_arn         = module.data_lake.kms_key_arn
+  lake_bucket         = module.data_lake.lake_bucket
+  lake_bucket_arn     = module.data_lake.lake_bucket_arn
+  models_prefix       = module.data_lake.models_prefix
+  model_artifact_key  = var.model_artifact_key
+  inference_sourcedir = local.inference_sourcedir
+  serverless          = var.endpoint_serverless
+  instance_type       = var.endpoint_instance_type
+  instance_count      = var.endpoint_instance_count
 }
 
 module "rebalance_api" {

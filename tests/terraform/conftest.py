@@ -17,7 +17,14 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM_DIR = REPO_ROOT / "terraform"
-MODULE_NAMES = ("data_lake", "ingest", "rebalance_api", "model_endpoint", "batch_run")
+MODULE_NAMES = (
+    "data_lake",
+    "ingest",
+    "rebalance_api",
+    "model_endpoint",
+    "batch_run",
+    "model_training",
+)
 _META_KEYS = {"__is_block__", "__comments__"}
 
 

@@ -92,6 +92,10 @@ SOURCEDIR = "sourcedir.tar.gz"
 CODE_CHANNEL_DIR = "/opt/ml/input/data/code"
 TRAINING_FACTS = "training.json"
 MODEL_FILE = "xgboost-model"
+#: Default prefixes in the lake bucket (Terraform's training role reads the first, writes the
+#: second): the training set and code, and the jobs' artifacts.
+TRAINING_PREFIX = "training"
+OUTPUT_PREFIX = "models/training-jobs"
 
 _SRC = Path(__file__).resolve().parents[2]  # src/
 #: Files of the training job's source directory (archive name -> file): the entry script and
@@ -248,8 +252,8 @@ def job_settings(
     return JobSettings(
         role_arn=role_arn or settings.sagemaker_role_arn or "",
         region=region,
-        data_uri=settings.sagemaker_training_uri or f"s3://{bucket}/training",
-        output_uri=settings.sagemaker_output_uri or f"s3://{bucket}/models/training-jobs",
+        data_uri=settings.sagemaker_training_uri or f"s3://{bucket}/{TRAINING_PREFIX}",
+        output_uri=settings.sagemaker_output_uri or f"s3://{bucket}/{OUTPUT_PREFIX}",
         instance_type=instance_type or settings.sagemaker_instance_type,
         kms_key_arn=settings.kms_key_arn,
         image=image or settings.sagemaker_image,

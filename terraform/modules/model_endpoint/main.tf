@@ -10,11 +10,32 @@ locals {
   models_objects = "${var.lake_bucket_arn}/${var.models_prefix}/*"
   endpoint_name  = "${var.name}-advisor"
 
+  # The inference script (src/training/inference.py + the serving.py it imports), built by
+  # `make package` as sourcedir.tar.gz; its key names its content, so a new script is a new
+  # object and a new model.
+  inference_code_md5 = filemd5(var.inference_sourcedir)
+  inference_code_key = "${var.models_prefix}/code/inference-${local.inference_code_md5}.tar.gz"
+  inference_code_uri = "s3://${var.lake_bucket}/${local.inference_code_key}"
+
   # A model is immutable: any change replaces it, under a new deterministic name.
   model_fingerprint = substr(sha1(join("|", [
     data.aws_sagemaker_prebuilt_ecr_image.xgboost.registry_path,
     local.model_data_url,
+    local.inference_code_uri,
   ])), 0, 10)
+}
+
+# Script mode: the container downloads SAGEMAKER_SUBMIT_DIRECTORY at start and serves its
+# model_fn / input_fn / predict_fn / output_fn (probabilities AND contributions as JSON, so
+# reason codes exist on AWS too). It sits under models/, which the endpoint role may read.
+resource "aws_s3_object" "inference_code" {
+  bucket                 = var.lake_bucket
+  key                    = local.inference_code_key
+  source                 = var.inference_sourcedir
+  source_hash            = local.inference_code_md5
+  content_type           = "application/gzip"
+  server_side_encryption = "aws:kms"
+  kms_key_id             = var.kms_key_arn
 }
 
 data "aws_sagemaker_prebuilt_ecr_image" "xgboost" {
@@ -117,21 +138,31 @@ resource "aws_iam_role_policy" "endpoint" {
 }
 
 resource "aws_sagemaker_model" "xgboost" {
+  #checkov:skip=CKV_AWS_370:Script mode downloads the inference script from SAGEMAKER_SUBMIT_DIRECTORY (S3) at start; isolation would block that, and packing the script into model.tar.gz would break its one-file contract. The role can read only models/.
   name                     = "${var.name}-xgboost-${local.model_fingerprint}"
   execution_role_arn       = aws_iam_role.endpoint.arn
-  enable_network_isolation = true
+  enable_network_isolation = false
 
   primary_container {
     image          = data.aws_sagemaker_prebuilt_ecr_image.xgboost.registry_path
     model_data_url = local.model_data_url
     mode           = "SingleModel"
+
+    # Names read by the image's toolkit (sagemaker-containers: SAGEMAKER_PROGRAM, SAGEMAKER_
+    # SUBMIT_DIRECTORY; SAGEMAKER_REGION for the S3 download), as the SageMaker SDK sets them.
+    environment = {
+      SAGEMAKER_PROGRAM             = "inference.py"
+      SAGEMAKER_SUBMIT_DIRECTORY    = local.inference_code_uri
+      SAGEMAKER_REGION              = var.region
+      SAGEMAKER_CONTAINER_LOG_LEVEL = "20"
+    }
   }
 
   lifecycle {
     create_before_destroy = true
   }
 
-  depends_on = [aws_iam_role_policy.endpoint]
+  depends_on = [aws_iam_role_policy.endpoint, aws_s3_object.inference_code]
 }
 
 resource "aws_sagemaker_endpoint_configuration" "advisor" {

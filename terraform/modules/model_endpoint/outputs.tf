@@ -17,3 +17,8 @@ output "model_data_url" {
   description = "The model.tar.gz the endpoint serves."
   value       = local.model_data_url
 }
+
+output "inference_code_uri" {
+  description = "SAGEMAKER_SUBMIT_DIRECTORY: the inference script's sourcedir.tar.gz."
+  value       = local.inference_code_uri
+}

@@ -50,6 +50,16 @@ variable "model_artifact_key" {
   }
 }
 
+variable "inference_sourcedir" {
+  description = "Local path of the inference script's sourcedir.tar.gz (inference.py + serving.py), built by `make package`."
+  type        = string
+
+  validation {
+    condition     = endswith(var.inference_sourcedir, ".tar.gz")
+    error_message = "inference_sourcedir must be a .tar.gz (make package writes dist/sagemaker/sourcedir.tar.gz)."
+  }
+}
+
 variable "serverless" {
   description = "Serverless endpoint (pay per request, nothing at rest) when true; instance-backed when false."
   type        = bool
