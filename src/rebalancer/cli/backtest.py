@@ -16,8 +16,9 @@ from rebalancer.cli._output import OutputFormat, console, err_console, escape, p
 from rebalancer.errors import ConfigError
 
 _POLICY_HELP = (
-    "Rule, name[:param]; repeat to compare, or 'all' for the rule grid. never, monthly, "
-    "quarterly, annual, calendar:<period>, absolute:<w> (0.05), relative:<w> (0.25), "
+    "Rule, name[:param]; repeat to compare, or 'all' for the rule grid and the learned "
+    "trigger. never, monthly, quarterly, annual, calendar:<period>, absolute:<w> (0.05), "
+    "relative:<w> (0.25), "
     "hybrid:<w> (0.20), calendar_threshold:<w> (0.05), daryanani:<w> (0.20), vanguard, 5/25, "
     "learned:<p> (0.5; trained on the lake's history before --start)."
 )
