@@ -23,13 +23,13 @@ def base_url(lake: LocalLake) -> Iterator[str]:
 
 
 def test_health_needs_no_key(base_url: str) -> None:
-    response = httpx.get(f"{base_url}/health")
+    response = httpx.get(f"{base_url}/health", timeout=60)
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
 
 
 def test_unknown_route_is_problem_json(base_url: str) -> None:
-    response = httpx.get(f"{base_url}/no/such/route", headers={"X-API-Key": KEY})
+    response = httpx.get(f"{base_url}/no/such/route", headers={"X-API-Key": KEY}, timeout=60)
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
     body = response.json()
@@ -37,6 +37,6 @@ def test_unknown_route_is_problem_json(base_url: str) -> None:
 
 
 def test_openapi_is_served(base_url: str) -> None:
-    spec = httpx.get(f"{base_url}/openapi.json").json()
+    spec = httpx.get(f"{base_url}/openapi.json", timeout=60).json()
     assert spec["info"]["title"] == "rebalancer"
     assert "/health" in spec["paths"]
