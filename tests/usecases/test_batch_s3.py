@@ -94,3 +94,51 @@ def test_a_household_is_read_by_get_from_its_shard_objects_only(
         assert len(gets) == 8, gets
     with pytest.raises(NotFoundError):
         read_household(lake, "A99999999")
+
+
+def _daily_bars(panel: pd.DataFrame) -> pd.DataFrame:
+    """The panel's last five days as daily bars (every symbol priced)."""
+    last = panel.iloc[-5:].stack().dropna().rename("close").reset_index()
+    last.columns = ["ts", "symbol", "close"]
+    return last.assign(
+        interval="1d", open=last["close"], high=last["close"], low=last["close"], volume=0,
+        source="synthetic", ingested_at=pd.Timestamp("2023-01-02"),
+    )  # fmt: skip
+
+
+def test_a_single_account_run_on_s3_runs_no_query(
+    s3: tuple[AwsLake, _Calls],
+    chunks: list[BookChunk],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole single-account path (household, default as-of, prices) is object GETs: the
+    latest-prices object once per warm process, then 8 GETs a call; the same run as the
+    queries' path on a local lake."""
+    from rebalancer.market import _latest
+    from rebalancer.usecases import run_recommendations
+
+    lake, calls = s3
+    bars = _daily_bars(make_panel())
+    lake.write("market_prices", bars, name="daily")
+    monkeypatch.setattr(_latest, "_cache", {})  # a cold process
+    account = "A00000333"
+    counts = []
+    for _ in range(3):
+        calls.seen.clear()
+        run = run_recommendations(lake, account_id=account, write=False)
+        assert not [op for op, _ in calls.seen if op.startswith("athena:")]  # no SQL at all
+        gets = [key.removeprefix("lake/") for op, key in calls.seen if op == "GetObject"]
+        counts.append((len(gets), gets.count(_latest.LATEST_KEY)))
+    assert counts == [(9, 1), (8, 0), (8, 0)], counts  # 8 = the household read above
+
+    # The local lake, its latest-prices object removed: book_as_of + load_prices by SQL.
+    local = LocalLake(tmp_path / "lake")
+    write_book(local, iter(chunks), shards=SHARDS)
+    local.write("market_prices", bars, name="daily")
+    (Path(local.root) / _latest.LATEST_KEY).unlink()
+    monkeypatch.setattr(_latest, "_cache", {})
+    assert _latest.read_latest_prices(local) is None
+    want = run_recommendations(local, account_id=account, write=False)
+    assert run.run_id == want.run_id and run.as_of == want.as_of
+    assert _canon(run.rows) == _canon(want.rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -95,10 +95,19 @@ class LakeBase(ABC):
         schema = get_schema(table)
         validate_object_name(name)
         validated = schema.validate(df)
-        return [
+        keys = [
             self._put(schema, rows, name=name, dt=dt)
             for dt, rows in split_by_partition(schema, validated)
         ]
+        if table == "market_prices" and keys:
+            # The single-account path's latest-prices object follows every price write.
+            from rebalancer.market._latest import refresh_latest_prices
+
+            if "dt" not in validated.column_names:
+                dts = pa.array(partition_values(schema, validated), pa.string())
+                validated = validated.append_column("dt", dts)
+            refresh_latest_prices(cast(Lake, self), validated, keys)
+        return keys
 
     def list_objects(
         self, table: str, *, dt: str | None = None, include_superseded: bool = False
