@@ -62,7 +62,9 @@ else:
     st.dataframe(table, hide_index=True)
     model = reports.model_status(lake)
     if model.ready:
-        st.caption(f"Model: {model.info}")
+        st.caption(
+            f"Actions are the engine's; model {model.info.get('version', '?')} is registered."
+        )
     else:
         st.caption(f"Actions are the engine's; model confidence and reasons: {model.missing}.")
 
