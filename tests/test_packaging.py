@@ -51,6 +51,7 @@ EXTRAS = {
     "yfinance": {"yfinance"},
     "api": {"fastapi", "mangum", "uvicorn"},
     "model": {"xgboost-cpu", "xgboost", "scikit-learn"},
+    "sagemaker": {"boto3"},
     "dashboard": {"streamlit", "authlib", "plotly"},
     "bench": {"pyportfolioopt", "bt"},
 }
