@@ -33,7 +33,14 @@ st.subheader(
     f"to {first['period_end']:%Y-%m-%d})"
 )
 metric = st.selectbox("Metric", [m for m in METRICS if m in subset.columns])
-st.plotly_chart(px.bar(subset.sort_values(metric), x="policy", y=metric, height=360))
+# A dot per policy, largest at the top: the values differ in the third decimal, which bars from
+# zero would hide.
+ranked = subset.sort_values(metric)
+st.plotly_chart(
+    px.scatter(ranked, x=metric, y="policy", height=120 + 28 * len(ranked))
+    .update_traces(marker_size=12)
+    .update_yaxes(title=None)
+)
 curves = _data.attempt(lambda: reports.backtest_curves(lake, comparable), "Equity curves")
 if curves is not None and len(curves):
     st.plotly_chart(px.line(curves, x="day", y="equity", color="policy", height=420))

@@ -21,7 +21,7 @@ if status is not None and not status.ready:
 elif status is not None:
     meta: dict[str, Any] = status.info
     metrics: dict[str, Any] = meta.get("metrics") or {}
-    cols = st.columns(4)
+    cols = st.columns([2, 1, 1, 1])  # the version is a long timestamp-hash
     cols[0].metric("Version", str(meta.get("version", "?")))
     for col, key in zip(cols[1:], ("macro_f1", "accuracy", "ece"), strict=True):
         if key in metrics:
