@@ -8,7 +8,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 TERRAFORM ?= terraform
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint fmt bench tf-check checkov layer package clean
+.PHONY: setup demo test lint fmt bench tf-check checkov layer package clean screenshots
 
 $(UV):
 	python3 -m pip install --user --quiet uv
@@ -19,8 +19,11 @@ $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
 
 setup: $(VENV)/.synced  ## create .venv with the project and its dev tools
 
-demo: setup  ## run the whole system offline on ./lake
+demo: setup  ## run the whole system offline on ./lake, then serve the API and the dashboard until Ctrl-C
 	$(VENV)/bin/rebalancer demo
+
+screenshots: setup  ## docs/screenshots/<page>.png from the demo lake (./lake, built when empty; needs /usr/bin/chromium)
+	$(PY) -m tests.dashboard.screenshots --lake lake --out docs/screenshots
 
 test: setup $(CHECKOV)  ## the test suite (the command CI runs)
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
