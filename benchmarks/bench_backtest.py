@@ -49,7 +49,9 @@ def _bt_run(closes: Any, weights: dict[str, float]) -> np.ndarray:
 
 def _ours(closes: Any, weights: dict[str, float], **kw: Any) -> np.ndarray:
     from rebalancer.backtest import Backtest, make_trigger
+    from rebalancer.backtest._simulate import _BUILT
 
+    _BUILT.clear()  # each run builds its account, as one user run does (no warm cache)
     spec = Backtest(make_trigger("monthly"), weights, cost_bps=5.0, fractional=False, **kw)
     return spec.fit(closes).result_.equity
 
