@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
-from rebalancer.book import BookChunk, BookTables, generate_book, write_book
+from rebalancer.book import BookChunk, BookTables, _shards, generate_book, write_book
 from rebalancer.book._shards import (
     ACCOUNT_INDEX,
     ENGINE_SHARD_TABLES,
@@ -74,6 +74,7 @@ def test_a_household_is_read_by_get_from_its_shard_objects_only(
     manifest = read_manifest(lake.blobs)
     assert manifest is not None
     for account in ("A00000001", "A00000333", "A00000800"):
+        _shards._shared.clear()  # a cold process: model portfolios read too
         calls.seen.clear()
         book = read_household(lake, account)
         want = read_household(local, account)
@@ -92,6 +93,12 @@ def test_a_household_is_read_by_get_from_its_shard_objects_only(
         assert gets.count(MANIFEST_KEY) == 1  # one manifest pinned for the whole read
         # One object per table plus the index, the manifest and model portfolios: 8 GETs.
         assert len(gets) == 8, gets
+        calls.seen.clear()  # warm: the book version's model portfolios are cached
+        read_household(lake, account)
+        warm = [key.removeprefix("lake/") for op, key in calls.seen if op == "GetObject"]
+        assert sorted(warm) == sorted(
+            k for k in gets if k not in manifest.tables["model_portfolios"]
+        )
     with pytest.raises(NotFoundError):
         read_household(lake, "A99999999")
 
@@ -122,6 +129,7 @@ def test_a_single_account_run_on_s3_runs_no_query(
     bars = _daily_bars(make_panel())
     lake.write("market_prices", bars, name="daily")
     monkeypatch.setattr(_latest, "_cache", {})  # a cold process
+    monkeypatch.setattr(_shards, "_shared", {})
     account = "A00000333"
     counts = []
     for _ in range(3):
@@ -130,7 +138,8 @@ def test_a_single_account_run_on_s3_runs_no_query(
         assert not [op for op, _ in calls.seen if op.startswith("athena:")]  # no SQL at all
         gets = [key.removeprefix("lake/") for op, key in calls.seen if op == "GetObject"]
         counts.append((len(gets), gets.count(_latest.LATEST_KEY)))
-    assert counts == [(9, 1), (8, 0), (8, 0)], counts  # 8 = the household read above
+    # Cold: the household read above (8) and the prices; warm: 7 (model portfolios cached).
+    assert counts == [(9, 1), (7, 0), (7, 0)], counts
 
     # The local lake, its latest-prices object removed: book_as_of + load_prices by SQL.
     local = LocalLake(tmp_path / "lake")

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -275,15 +276,37 @@ def read_household(lake: Lake, account_id: str) -> BookTables:
             if pd.isna(household)
             else obj("transactions", [("household_id", "=", str(household))])
         )
-        models = lake.read("model_portfolios")
+        models = _shared_table(lake, blobs, "model_portfolios", manifest.version)
         wanted = set(accounts["model_id"].dropna().astype(str))
         return BookTables.from_frames(
             accounts=accounts,
             model_portfolios=models[models["model_id"].astype(str).isin(wanted)],
             transactions=transactions,
-            securities=lake.read("securities"),
+            securities=_shared_table(lake, blobs, "securities", None).copy(),
             **by_account,
         )
+
+
+#: Seconds a warm process reuses the securities table it read (it changes with the universe,
+#: rarely; the book's model portfolios are cached per book version, which never changes).
+SHARED_CACHE_SECONDS = 60.0
+_shared: dict[tuple[str, str, str | None], tuple[float, pd.DataFrame]] = {}
+
+
+def _shared_table(lake: Lake, blobs: BlobStore, table: str, version: str | None) -> pd.DataFrame:
+    """A small table every household read needs, read once per warm process: ``version``-keyed
+    (immutable) for a book table, else for :data:`SHARED_CACHE_SECONDS`."""
+    key = (blobs.uri(""), table, version)
+    hit = _shared.get(key)
+    if hit is not None and (
+        version is not None or time.monotonic() - hit[0] < SHARED_CACHE_SECONDS
+    ):
+        return hit[1]
+    frame = lake.read(table)
+    if len(_shared) > 64:  # versions come and go: keep the cache small
+        _shared.clear()
+    _shared[key] = (time.monotonic(), frame)
+    return frame
 
 
 def _read_object_index(blobs: BlobStore, manifest: BookManifest, account_id: str) -> pd.DataFrame:
