@@ -38,7 +38,7 @@ def _serve(lake_root: str, env_key: str | None) -> tuple[subprocess.Popen[str], 
 
 
 def _wait_up(proc: subprocess.Popen[str], url: str) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # generous: a loaded 2-core machine starts slowly
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
         try:
