@@ -65,7 +65,7 @@ def model_lake(
 
 
 def _run(lake: LocalLake, **policy: object) -> RunResult:
-    return run_recommendations(lake, as_of=AS_OF, policy=Policy(**policy), write=False)  # type: ignore[arg-type]
+    return run_recommendations(lake, as_of=AS_OF, policy=Policy(**policy), write=False)
 
 
 @pytest.fixture(scope="module")
