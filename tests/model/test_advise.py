@@ -314,3 +314,44 @@ def test_api_carries_the_models_advice(
     assert policy_schema["min_confidence"]["maximum"] == 1
     params = openapi["paths"]["/v1/accounts/{account_id}/recommendation"]["get"]["parameters"]
     assert {"model", "min_confidence"} <= {p["name"] for p in params}
+
+
+def test_sharded_batch_scores_each_shard_in_one_call(
+    tmp_path: Path,
+    panel: pd.DataFrame,
+    model_lake: LocalLake,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sharded book: one predictor call per shard (not per account), and the same gated
+    trades, counts and run id as the whole book read at once."""
+    from rebalancer.book import generate_book, write_book
+    from rebalancer.model import LocalPredictor
+
+    lake = LocalLake(tmp_path / "lake")
+    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
+    summary = write_book(lake, generate_book(40, seed=9, prices=panel.loc[:BOOK_START]), shards=3)
+    assert summary.shards == 3
+    copy_models(model_lake, lake)
+    calls: list[int] = []
+    exact = LocalPredictor.predict
+
+    def counted(self: LocalPredictor, rows: pd.DataFrame) -> pd.DataFrame:
+        calls.append(len(rows))
+        return exact(self, rows)
+
+    monkeypatch.setattr(LocalPredictor, "predict", counted)
+    policy = Policy(model="gate", min_confidence=0.5)
+    sharded = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False)
+    assert len(calls) == 3 and sum(calls) == sum(sharded.model_counts[a] for a in
+                                                 ("SELL", "HOLD", "BUY"))  # fmt: skip
+    calls.clear()
+    whole = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, stream=False)
+    assert len(calls) == 1
+    assert sharded.run_id == whole.run_id
+    assert sharded.model_counts == whole.model_counts and whole.model_counts["pinned"] > 0
+    order = ["account_id", "symbol"]
+    pd.testing.assert_frame_equal(
+        sharded.rows.sort_values(order).reset_index(drop=True),
+        whole.rows.sort_values(order).reset_index(drop=True),
+        check_dtype=False,
+    )
