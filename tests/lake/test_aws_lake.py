@@ -24,6 +24,7 @@ from rebalancer.lake import (
     get_schema,
     view_definitions,
 )
+from rebalancer.market._latest import LATEST_KEY
 from tests.conftest import sample_frame
 
 REGION = "us-east-1"
@@ -74,7 +75,9 @@ def test_same_keys_as_local_lake(aws_lake: AwsLake, aws: boto3.Session, lake: Lo
     local_keys = lake.write("market_prices", frame, name="slot-1430")
     local_rel = [Path(k).relative_to(lake.root).as_posix() for k in local_keys]
     assert [k.removeprefix(f"s3://{BUCKET}/lake/") for k in s3_keys] == local_rel
-    assert _keys(aws, "lake/") == [f"lake/{k}" for k in local_rel]
+    # Plus the latest-prices object every price write refreshes (rebalancer.market._latest).
+    assert (Path(lake.root) / LATEST_KEY).is_file()
+    assert _keys(aws, "lake/") == sorted([f"lake/{k}" for k in local_rel] + [f"lake/{LATEST_KEY}"])
 
 
 def test_objects_are_parquet_with_schema_types(aws_lake: AwsLake, aws: boto3.Session) -> None:
