@@ -46,6 +46,10 @@ bench: setup  ## benchmarks; results go to benchmarks/results/*.json and the REA
 	$(PY) benchmarks/bench_api.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_backtest.py
+	$(PY) benchmarks/learned_folds.py
+	$(PY) benchmarks/bench_shards.py
+	$(PY) benchmarks/bench_shards.py --accounts 1000000 --whole-max 0 --singles 200 --out shards_1m
+	$(PY) benchmarks/report.py
 
 # checkov lives in its own tool env: it pins an old boto3 and ships its own hcl2.
 $(CHECKOV): | $(UV)
