@@ -15,7 +15,8 @@ from rebalancer.lake import Lake
 from rebalancer.usecases import reports
 
 
-def _ask(lake: Lake, account_id: str, policy: Policy, as_of: Any) -> reports.WhatIf:
+def ask(lake: Lake, account_id: str, policy: Policy, as_of: Any) -> reports.WhatIf:
+    """One account under ``policy``: through the API when configured, else in process."""
     api = _data.api_settings()
     if api is None:
         return reports.what_if(lake, account_id, policy, as_of=as_of)
@@ -55,8 +56,8 @@ def panel(lake: Lake, account_id: str, account: dict[str, Any]) -> None:
             return
         # The same market time as the latest run, so the default's answer is the run's.
         when = _data.attempt(lambda: reports.latest_run(lake).as_of, "Latest run")
-        before = _data.attempt(lambda: _ask(lake, account_id, base, when), "Default policy")
-        after = _data.attempt(lambda: _ask(lake, account_id, policy, when), "What-if")
+        before = _data.attempt(lambda: ask(lake, account_id, base, when), "Default policy")
+        after = _data.attempt(lambda: ask(lake, account_id, policy, when), "What-if")
         if before is None or after is None:
             return
         cols = st.columns(4)

@@ -10,6 +10,7 @@ import streamlit as st
 
 from dashboard import _data, _whatif
 from dashboard._format import money, pct
+from rebalancer.engine import Policy
 from rebalancer.usecases import reports
 
 st.title("Account")
@@ -59,11 +60,28 @@ else:
         action=hold["trade_quantity"].map(lambda q: "BUY" if q > 0 else "SELL" if q < 0 else "HOLD")
     )[["symbol", "asset_class", "action", "quantity", "trade_quantity", "quantity_after",
        "price", "weight", "target_weight", "weight_after"]]  # fmt: skip
-    st.dataframe(table, hide_index=True)
     model = reports.model_status(lake)
+    advice = None
+    if model.ready:
+        # The model's view at the latest run's market time (policy.model=advise: the trades
+        # are the engine's, unchanged; the API answers when one is configured).
+        advised = _data.attempt(
+            lambda: _whatif.ask(lake, account_id, Policy(model="advise"), report.run.as_of),
+            "Model advice",
+        )
+        advice = None if advised is None else advised.advice
+    if advice is not None and len(advice):
+        table = table.merge(
+            advice[["symbol", "model_action", "model_confidence", "model_reasons"]],
+            on="symbol",
+            how="left",
+        )
+    st.dataframe(table, hide_index=True)
     if model.ready:
         st.caption(
-            f"Actions are the engine's; model {model.info.get('version', '?')} is registered."
+            f"Actions are the engine's; model_* columns are model "
+            f"{model.info.get('version', '?')}'s advice (confidence calibrated, reasons "
+            "strongest first)."
         )
     else:
         st.caption(f"Actions are the engine's; model confidence and reasons: {model.missing}.")

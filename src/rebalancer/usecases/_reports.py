@@ -15,6 +15,7 @@ any run, at the book's default as-of.
 from __future__ import annotations
 
 import getpass
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -677,16 +678,20 @@ def backtest_curves(lake: Lake, run_ids: list[str]) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------ what-if
+#: The model's per-sleeve advice as the Account page shows it.
+ADVICE_COLUMNS = ["symbol", "model_action", "model_confidence", "model_reasons", "pinned"]
 WHAT_IF_FIELDS = ("drift_before", "drift_after", "turnover", "cash_after", "account_value")
 
 
 @dataclass(frozen=True)
 class WhatIf:
-    """One account re-asked under a policy: summary figures, the trades, and who answered."""
+    """One account re-asked under a policy: summary figures, the trades, who answered, and
+    the model's advice per sleeve (empty unless ``policy.model`` is advise or gate)."""
 
     source: str
     summary: dict[str, float]
     trades: pd.DataFrame
+    advice: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=ADVICE_COLUMNS))
 
     @property
     def traded_value(self) -> float:
@@ -710,6 +715,7 @@ def what_if(
         answer = client.what_if(account_id, policy, as_of=when)
         summary = answer.summary.model_dump()
         trades = pd.DataFrame([t.model_dump() for t in answer.trades], columns=trade_columns)
+        advice = pd.DataFrame([a.model_dump() for a in answer.model_advice], columns=ADVICE_COLUMNS)
         source = "api"
     else:
         from rebalancer.usecases._recommend import run_recommendations
@@ -719,6 +725,33 @@ def what_if(
         )
         summary = result.recommendation.accounts.iloc[0].to_dict()
         trades = result.rows.reindex(columns=trade_columns)
+        found = result.recommendation.advice
+        advice = pd.DataFrame(columns=ADVICE_COLUMNS) if found is None else found
+        if "account_id" in advice.columns:
+            advice = advice[advice["account_id"] == account_id]
+        advice = advice.reindex(columns=ADVICE_COLUMNS)
         source = "in-process"
     figures = {k: float(summary[k]) for k in WHAT_IF_FIELDS if summary.get(k) is not None}
-    return WhatIf(source, figures, trades.reset_index(drop=True))
+    return WhatIf(source, figures, trades.reset_index(drop=True), _advice_frame(advice))
+
+
+def _advice_frame(advice: pd.DataFrame) -> pd.DataFrame:
+    """Advice rows with reasons as one readable string (the API sends a list, the engine a
+    JSON array), sorted by symbol."""
+
+    def reasons(value: Any) -> str:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return str(value)
+        if isinstance(value, np.ndarray):
+            value = value.tolist()
+        if isinstance(value, (list, tuple)):
+            return "; ".join(str(v) for v in value)
+        return "" if value is None else str(value)
+
+    out = advice.copy()
+    out["model_reasons"] = out["model_reasons"].map(reasons)
+    out["pinned"] = out["pinned"].map(lambda v: isinstance(v, (bool, np.bool_)) and bool(v))
+    return out.sort_values("symbol", kind="stable").reset_index(drop=True)
