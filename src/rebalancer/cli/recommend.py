@@ -186,9 +186,10 @@ def recommend(
     policy = build_policy(policy_file, policy_flags)
     tune_allocator()  # the batch's large temporaries reuse heap pages (engine/_allocator.py)
     with err_console.status("recommending..."):
+        # A stored batch keeps only its totals: memory follows the shard, not the book.
         result = run_recommendations(
             open_lake(), as_of=as_of, account_id=account, policy=policy, write=not dry_run,
-            strict=strict,
+            strict=strict, collect=account is not None or dry_run,
         )  # fmt: skip
     s = result.summary()
     console.print(
