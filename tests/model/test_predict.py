@@ -5,6 +5,7 @@ reason codes from pred_contribs; clear errors for mismatches and unreachable end
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import boto3
@@ -24,7 +25,9 @@ from rebalancer.model._predict import (
     MAX_REASONS,
     LocalPredictor,
     SageMakerPredictor,
+    feature_matrix,
     get_predictor,
+    prediction_frame,
     rows_csv,
 )
 from rebalancer.model._registry import unpack
@@ -78,6 +81,22 @@ def test_local_predictions(local: LocalPredictor, rows: pd.DataFrame) -> None:
     assert any(len(r) > 0 for r in out["model_reasons"])
     pd.testing.assert_frame_equal(out, local.predict(rows))  # deterministic, ties included
     assert local.predict(rows.iloc[:0]).empty
+
+
+def test_fast_path_equals_the_csv_json_path(local: LocalPredictor, rows: pd.DataFrame) -> None:
+    """The in-process matrix path gives the frame the endpoint's CSV -> JSON protocol gives:
+    same probabilities, actions and reason codes (a NaN feature included)."""
+    body = "\n".join(rows_csv(rows, local.features))
+    answer = json.loads(local_answer(local, body))
+    via_protocol = prediction_frame(answer, local.features, rows)
+    fast = local.predict(rows)
+    pd.testing.assert_frame_equal(fast, via_protocol)
+    assert fast["model_reasons"].map(len).sum() > 0
+    matrix = feature_matrix(rows, local.features)
+    assert matrix.dtype == np.float32 and np.isnan(matrix).any()
+    np.testing.assert_array_equal(
+        matrix, inference.input_fn(body, "text/csv").astype(np.float32)
+    )  # what XGBoost stores from the parsed CSV
 
 
 def test_reason_text_names_the_drift(local: LocalPredictor, rows: pd.DataFrame) -> None:

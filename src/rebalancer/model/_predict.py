@@ -1,8 +1,11 @@
 """Predictors: one protocol, two implementations, one factory.
 
-:class:`LocalPredictor` runs the inference script's own functions in-process (``input_fn`` on
-the very CSV the endpoint would receive, ``predict_fn``, ``output_fn``); the
-:class:`SageMakerPredictor` sends that CSV to an endpoint running the same script. Both return
+:class:`LocalPredictor` scores in-process with the inference script's own scoring function
+(:func:`~rebalancer.model.serving.score_arrays`) on the float32 feature matrix directly: no
+CSV text, no JSON round trip (they cost more than the scoring itself on a whole book); the
+:class:`SageMakerPredictor` sends the CSV the script's ``input_fn`` parses to an endpoint
+running the same script (``predict_fn`` = the same scoring, ``output_fn`` = its JSON).
+A test proves both give the same frame. Both return
 the same frame: the model's action, its (calibrated) confidence, the class probabilities and
 at most four reason codes from XGBoost's own contributions (``pred_contribs``).
 
@@ -24,14 +27,7 @@ from rebalancer.config import Settings, get_settings
 from rebalancer.errors import ModelError
 from rebalancer.lake import Lake
 from rebalancer.model._registry import LoadedModel, load_model, model_metadata
-from rebalancer.model.serving import (
-    CSV,
-    JSON,
-    ServingError,
-    input_fn,
-    output_fn,
-    predict_fn,
-)
+from rebalancer.model.serving import CSV, JSON, ServingError
 
 MAX_REASONS = 4
 #: SageMaker's real-time payload limit is 6 MB; batches stay well under it.
@@ -124,15 +120,27 @@ def reason_codes(
     return out
 
 
-def rows_csv(frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
-    """One ``text/csv`` line per row, no header, in the model's feature order (empty = missing).
-    A missing feature column is a ModelError naming it: the request and the model disagree."""
+def _check_features(frame: pd.DataFrame, features: Sequence[str]) -> None:
+    """A missing feature column is a ModelError naming it: the request and the model disagree."""
     missing = [f for f in features if f not in frame.columns]
     if missing:
         raise ModelError(
             f"feature mismatch: the request lacks {', '.join(missing[:5])}"
             + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
         )
+
+
+def feature_matrix(frame: pd.DataFrame, features: Sequence[str]) -> np.ndarray:
+    """The rows as a float32 matrix in the model's feature order (NaN = missing): what the
+    booster stores anyway, so it equals the parsed CSV's values after XGBoost's conversion."""
+    _check_features(frame, features)
+    return np.ascontiguousarray(frame[list(features)].to_numpy(np.float32))
+
+
+def rows_csv(frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
+    """One ``text/csv`` line per row, no header, in the model's feature order (empty = missing).
+    A missing feature column is a ModelError naming it: the request and the model disagree."""
+    _check_features(frame, features)
     values = frame[list(features)].to_numpy(np.float64)
     return [",".join("" if math.isnan(v) else repr(float(v)) for v in row) for row in values]
 
@@ -147,6 +155,18 @@ def prediction_frame(
     contributions = np.asarray(result["contributions"], dtype=np.float64).reshape(
         len(rows), len(features) + 1
     )
+    return _frame(classes, proba, predicted, contributions, features, rows)
+
+
+def _frame(
+    classes: list[str],
+    proba: np.ndarray,
+    predicted: np.ndarray,
+    contributions: np.ndarray,
+    features: Sequence[str],
+    rows: pd.DataFrame,
+) -> pd.DataFrame:
+    """The output frame from the scoring arrays (both predictors end here)."""
     out = pd.DataFrame(
         {
             "model_action": [classes[i] for i in predicted],
@@ -173,7 +193,8 @@ class Predictor(Protocol):
 
 
 class LocalPredictor:
-    """The booster in-process, through the inference script's own functions."""
+    """The booster in-process, through the inference script's own scoring function on the
+    feature matrix (the fast path: no CSV, no JSON)."""
 
     def __init__(self, model: LoadedModel) -> None:
         self._model = model
@@ -191,13 +212,16 @@ class LocalPredictor:
         rows = rows.reset_index(drop=True)
         if rows.empty:
             return prediction_frame(_empty(self.features), self.features, rows)
-        body = "\n".join(rows_csv(rows, self.features))
+        from rebalancer.model.serving import score_arrays  # xgboost: only where scoring
+
+        matrix = feature_matrix(rows, self.features)
         try:
-            matrix = input_fn(body, CSV)
-            answer, _ = output_fn(predict_fn(matrix, self._model.booster), JSON)
+            classes, proba, predicted, contributions = score_arrays(
+                matrix, self._model.booster, contributions=True
+            )
         except ServingError as exc:
             raise ModelError(str(exc)) from None
-        return prediction_frame(json.loads(answer), self.features, rows)
+        return _frame(classes, proba, predicted, contributions, self.features, rows)
 
 
 def _empty(features: Sequence[str]) -> dict[str, Any]:

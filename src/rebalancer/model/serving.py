@@ -18,10 +18,12 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xgboost as xgb
+
+if TYPE_CHECKING:  # imported where a booster is loaded or scored: the API Lambda has no xgboost
+    import xgboost as xgb
 
 MODEL_FILE = "xgboost-model"
 #: Booster attributes written at training time (saved inside the one model file).
@@ -51,6 +53,8 @@ def load_booster(path: str) -> xgb.Booster:
 def booster_from_bytes(data: bytes, name: str = "model") -> xgb.Booster:
     """A booster from the saved model's bytes (JSON or UBJSON); ServingError if corrupt or not
     a rebalancer model."""
+    import xgboost as xgb
+
     booster = xgb.Booster()
     try:
         booster.load_model(bytearray(data))
@@ -98,11 +102,33 @@ def predict_fn(input_data: np.ndarray, model: xgb.Booster) -> dict[str, Any]:
 def score(input_data: np.ndarray, model: xgb.Booster, *, contributions: bool) -> dict[str, Any]:
     """:func:`predict_fn`'s answer; without ``contributions`` (evaluation) the costly
     ``pred_contribs`` pass is skipped and ``contributions`` is empty."""
+    classes, probs, predicted, chosen = score_arrays(input_data, model, contributions=contributions)
+    return {
+        "classes": classes,
+        "probabilities": probs.tolist(),
+        "predicted": predicted.tolist(),
+        "contributions": chosen.tolist() if contributions else [],
+    }
+
+
+def score_arrays(
+    input_data: np.ndarray, model: xgb.Booster, *, contributions: bool
+) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`score` as arrays: ``(classes, probabilities, predicted, contributions)``, the
+    floats rounded to 6 decimals exactly as the JSON answer carries them. The in-process
+    predictor calls this on its float32 matrix directly (no CSV, no JSON): XGBoost stores
+    float32 either way, so both paths see the same values. ``input_data`` of another float
+    dtype is used as is; integers become float64."""
+    import xgboost as xgb
+
     classes = json.loads(model.attr(ATTR_CLASSES) or "[]")
     n_features = model.num_features()
-    rows = np.asarray(input_data, dtype=np.float64)
+    rows = np.asarray(input_data)
+    if rows.dtype.kind != "f":
+        rows = rows.astype(np.float64)
     if rows.size == 0:
-        return {"classes": classes, "probabilities": [], "predicted": [], "contributions": []}
+        empty = np.zeros((0, len(classes)))
+        return classes, empty, np.zeros(0, np.int64), np.zeros((0, n_features + 1))
     if rows.ndim != 2 or rows.shape[1] != n_features:
         raise ServingError(
             f"feature mismatch: the model takes {n_features} features, the request has "
@@ -115,18 +141,13 @@ def score(input_data: np.ndarray, model: xgb.Booster, *, contributions: bool) ->
     probs /= probs.sum(axis=1, keepdims=True)
     scale = np.asarray(json.loads(model.attr(ATTR_DECISION) or "null") or [1.0] * len(classes))
     predicted = (probs * scale).argmax(axis=1)
-    chosen: list[Any] = []
+    chosen: np.ndarray = np.zeros((len(rows), 0))
     if contributions:
         contribs = model.predict(matrix, pred_contribs=True).reshape(
             len(rows), len(classes), n_features + 1
         )
-        chosen = np.round(contribs[np.arange(len(rows)), predicted, :], 6).tolist()
-    return {
-        "classes": classes,
-        "probabilities": np.round(probs, 6).tolist(),
-        "predicted": predicted.tolist(),
-        "contributions": chosen,
-    }
+        chosen = np.round(contribs[np.arange(len(rows)), predicted, :].astype(np.float64), 6)
+    return classes, np.round(probs, 6), predicted, chosen
 
 
 def output_fn(prediction: dict[str, Any], accept: str = JSON) -> tuple[str, str]:
