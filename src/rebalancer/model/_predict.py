@@ -57,67 +57,107 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-def _num(row: dict[str, float], name: str) -> float:
-    value = row.get(name, math.nan)
-    return float(value) if value is not None else math.nan
+def _column(rows: pd.DataFrame, name: str) -> np.ndarray:
+    """A feature column as float64 (absent or None = NaN)."""
+    if name not in rows.columns:
+        return np.full(len(rows), math.nan)
+    return rows[name].to_numpy(dtype=np.float64, na_value=math.nan)
+
+
+def family_texts(family: str, rows: pd.DataFrame, at: np.ndarray) -> list[str]:
+    """The sentence for one reason family on each row ``at`` (positions in ``rows``), from
+    the rows' feature values; one column read per family, not one dict per row."""
+
+    def v(name: str) -> list[float]:
+        values: list[float] = _column(rows, name)[at].tolist()
+        return values
+
+    if family == "sleeve_drift":
+        return [
+            f"sleeve {abs(d) * 100:.1f} points {'over' if d >= 0 else 'under'} target "
+            f"({b:.1f}x its band)"
+            for d, b in zip(v("drift"), v("band_ratio"), strict=True)
+        ]
+    if family == "account_drift":
+        return [f"account total drift {d * 100:.1f} points" for d in v("account_drift")]
+    if family == "cash":
+        return [
+            f"cash {abs(g) * 100:.1f} points {'above' if g >= 0 else 'below'} target"
+            for g in v("cash_gap")
+        ]
+    if family == "cash_flow":
+        return [
+            f"pending {'deposit' if f > 0 else 'withdrawal' if f < 0 else 'no cash flow'} of "
+            f"{abs(f) * 100:.1f}% of the account"
+            for f in v("flow_share")
+        ]
+    if family == "trade_size":
+        return [f"the gap is worth ${g:,.0f}" for g in v("gap_usd")]
+    if family == "tax":
+        return [
+            "a short-term gain would be realized"
+            if st > 0
+            else f"unrealized gain {u * 100:.0f}% of the position"
+            for st, u in zip(v("st_gain_share"), v("unrealized_share"), strict=True)
+        ]
+    if family == "market":
+        return [f"63-day momentum {m * 100:+.1f}%" for m in v("mom_63")]
+    if family == "restriction":
+        return [
+            "do-not-trade"
+            if dnt > 0
+            else "restricted"
+            if res > 0
+            else "wash-sale window"
+            if wash > 0
+            else "not held yet"
+            if held == 0
+            else "no restriction"
+            for dnt, res, wash, held in zip(
+                v("do_not_trade"), v("restricted"), v("loss_sale_30d"), v("held"), strict=True
+            )
+        ]
+    if family == "timing":
+        return [f"last rebalanced {d:.0f} days ago" for d in v("days_since_rebalance")]
+    return [family] * len(at)
 
 
 def reason_text(family: str, row: dict[str, float]) -> str:
-    """The sentence for one reason family, from the row's feature values."""
-    if family == "sleeve_drift":
-        drift = _num(row, "drift")
-        return (
-            f"sleeve {abs(drift) * 100:.1f} points {'over' if drift >= 0 else 'under'} target "
-            f"({_num(row, 'band_ratio'):.1f}x its band)"
-        )
-    if family == "account_drift":
-        return f"account total drift {_num(row, 'account_drift') * 100:.1f} points"
-    if family == "cash":
-        gap = _num(row, "cash_gap")
-        return f"cash {abs(gap) * 100:.1f} points {'above' if gap >= 0 else 'below'} target"
-    if family == "cash_flow":
-        flow = _num(row, "flow_share")
-        kind = "deposit" if flow > 0 else "withdrawal" if flow < 0 else "no cash flow"
-        return f"pending {kind} of {abs(flow) * 100:.1f}% of the account"
-    if family == "trade_size":
-        return f"the gap is worth ${_num(row, 'gap_usd'):,.0f}"
-    if family == "tax":
-        if _num(row, "st_gain_share") > 0:
-            return "a short-term gain would be realized"
-        return f"unrealized gain {_num(row, 'unrealized_share') * 100:.0f}% of the position"
-    if family == "market":
-        return f"63-day momentum {_num(row, 'mom_63') * 100:+.1f}%"
-    if family == "restriction":
-        for name, text in (
-            ("do_not_trade", "do-not-trade"),
-            ("restricted", "restricted"),
-            ("loss_sale_30d", "wash-sale window"),
-        ):
-            if _num(row, name) > 0:
-                return text
-        return "not held yet" if _num(row, "held") == 0 else "no restriction"
-    if family == "timing":
-        return f"last rebalanced {_num(row, 'days_since_rebalance'):.0f} days ago"
-    return family
+    """The sentence for one reason family, from one row's feature values."""
+    frame = pd.DataFrame([{k: (math.nan if x is None else x) for k, x in row.items()}])
+    return family_texts(family, frame, np.zeros(1, dtype=np.int64))[0]
 
 
 def reason_codes(
     contributions: np.ndarray, features: Sequence[str], rows: pd.DataFrame
 ) -> list[list[str]]:
     """At most four reasons per row: reason families ranked by their summed contribution to
-    the predicted class (positive only); ties broken by family name."""
+    the predicted class (positive only); ties (at 9 decimals) broken by family name.
+
+    Vectorised: a stable argsort of the negated rounded family scores (families in name
+    order, so a tie keeps name order), the positive ones kept up to :data:`MAX_REASONS`,
+    then each family's sentences built from its columns for the rows that cite it."""
     index = {f: i for i, f in enumerate(features)}
     members = {fam: [index[f] for f in names if f in index] for fam, names in FAMILIES.items()}
     members = {fam: cols for fam, cols in members.items() if cols}
     names = sorted(members)
-    scores = np.column_stack([contributions[:, members[n]].sum(axis=1) for n in names])
-    records = rows.to_dict("records")
-    out: list[list[str]] = []
-    for r, row in enumerate(records):
-        order = sorted(range(len(names)), key=lambda j: (-round(scores[r, j], 9), names[j]))
-        chosen = [names[j] for j in order if scores[r, j] > 0][:MAX_REASONS]
-        out.append([f"{fam}: {reason_text(fam, row)}" for fam in chosen])
-    return out
+    n = len(rows)
+    if n == 0 or not names:
+        return [[] for _ in range(n)]
+    scores = np.column_stack([contributions[:, members[name]].sum(axis=1) for name in names])
+    order = np.argsort(-np.round(scores, 9), axis=1, kind="stable")
+    positive = np.take_along_axis(scores > 0, order, axis=1)
+    keep = positive & (np.cumsum(positive, axis=1) <= MAX_REASONS)
+    texts = np.empty(order.shape, dtype=object)
+    for j, name in enumerate(names):
+        at = np.flatnonzero((keep & (order == j)).any(axis=1))
+        if at.size:
+            cited = np.asarray([f"{name}: {t}" for t in family_texts(name, rows, at)], object)
+            rank = np.argmax(order[at] == j, axis=1)
+            texts[at, rank] = cited
+    flat: list[str] = texts[keep].tolist()  # row-major: each row's reasons in rank order
+    ends = np.cumsum(keep.sum(axis=1)).tolist()
+    return [flat[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
 
 
 def _check_features(frame: pd.DataFrame, features: Sequence[str]) -> None:
