@@ -217,3 +217,42 @@ def test_factory(sim_lake: LocalLake, registered: dict) -> None:
     )
     assert isinstance(remote, SageMakerPredictor) and remote.endpoint == "advisor-model"
     assert remote.features == registered["features"] or remote.version != registered["version"]
+
+
+def test_sagemaker_path_works_without_xgboost(sim_lake: LocalLake, registered: dict) -> None:
+    """The API Lambda's layer has no XGBoost: the factory, the SageMaker predictor and its
+    reason codes must not import it (only LocalPredictor does, when it scores)."""
+    import subprocess
+    import sys
+
+    code = f"""
+import io, json, sys
+sys.modules['xgboost'] = None  # any 'import xgboost' now raises ImportError
+import boto3, pandas as pd
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+from rebalancer.config import Settings
+from rebalancer.lake import LocalLake
+from rebalancer.model import get_predictor
+from rebalancer.model._predict import SageMakerPredictor
+client = boto3.client("sagemaker-runtime", region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+predictor = get_predictor(LocalLake({str(sim_lake.root)!r}),
+                          Settings(sagemaker_endpoint="ep", region="us-east-1"), client=client)
+assert isinstance(predictor, SageMakerPredictor), type(predictor)
+n = len(predictor.features)
+rows = pd.DataFrame([[0.5] * n, [1.0] * n], columns=predictor.features)
+contrib = [[0.0] * n + [0.1], [0.3] * n + [0.1]]
+answer = json.dumps({{"classes": ["SELL", "HOLD", "BUY"], "predicted": [1, 0],
+                     "probabilities": [[0.1, 0.8, 0.1], [0.7, 0.2, 0.1]],
+                     "contributions": contrib}}).encode()
+with Stubber(client) as stub:
+    stub.add_response("invoke_endpoint", {{"Body": StreamingBody(io.BytesIO(answer),
+                      len(answer)), "ContentType": "application/json"}})
+    out = predictor.predict(rows)
+assert 'xgboost' not in sys.modules or sys.modules['xgboost'] is None
+print(json.dumps([list(out["model_action"]), [len(r) for r in out["model_reasons"]]]))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == '[["HOLD", "SELL"], [0, 4]]'
