@@ -256,3 +256,26 @@ print(json.dumps([list(out["model_action"]), [len(r) for r in out["model_reasons
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == '[["HOLD", "SELL"], [0, 4]]'
+
+
+def test_per_class_contributions_equal_the_full_pred_contribs(
+    local: LocalPredictor, data: pd.DataFrame
+) -> None:
+    """The reasons stay exact TreeSHAP: the per-class boosters give, for each row's predicted
+    class, exactly the full model's ``pred_contribs`` (features and bias)."""
+    import xgboost as xgb
+
+    from rebalancer.model.serving import class_boosters, predicted_class_contributions
+
+    booster = local._model.booster
+    matrix = feature_matrix(data.head(400), local.features)
+    matrix[::7, 3] = np.nan
+    full = booster.predict(
+        xgb.DMatrix(matrix, missing=np.nan, feature_names=booster.feature_names),
+        pred_contribs=True,
+    ).reshape(len(matrix), len(ACTIONS), -1)
+    assert len(class_boosters(booster)) == len(ACTIONS)
+    for predicted in (np.arange(len(matrix)) % len(ACTIONS), np.zeros(len(matrix), np.int64)):
+        got = predicted_class_contributions(matrix, booster, predicted)
+        np.testing.assert_array_equal(got, full[np.arange(len(matrix)), predicted, :])
+    assert class_boosters(booster)[0] is class_boosters(booster)[0]  # built once per model
