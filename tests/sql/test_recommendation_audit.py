@@ -27,6 +27,7 @@ def _trade(
         "cost": 0.0, "reason": "TEST", "engine_version": "test", "model_version": None,
         "drift_before": 0.10, "drift_after": 0.05, "realized_gain": None, "lots": None,
         "target_weight": None, "post_weight": None, "policy": None,
+        "model_action": None, "model_confidence": None, "model_reasons": None,
     }  # fmt: skip
     row.update(extra)
     return row
