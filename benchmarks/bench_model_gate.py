@@ -11,15 +11,19 @@ booster, probabilities and ``pred_contribs`` reasons), the pins.
     python benchmarks/bench_model_gate.py [--accounts 20000] [--repeat 2] [--approx-contribs]
                                           [--lake PATH]
 
-Measured (2 shared cores, load average 4-15 from other work; results/model_gate_approx_20k
-.json): 20,000 accounts, 2 shards, 237,477 sleeves, a default-config model (45 rounds x 3
-classes, depth 8): off 34.6 s; gate 252 s (7.3x) even with ``--approx-contribs``. With the
-serving default (exact TreeSHAP ``pred_contribs``) one sleeve costs ~17 ms, so the gate run
-did not finish in 17 minutes. Per 2,000 accounts (23,881 sleeves, approx contributions): the
-features SQL 2.3 s, the CSV the endpoint gets 1.2 s + parsing it 3.0 s, scoring 0.6 s plus
-1.8 s for the contributions, the JSON answer 2.2 s, the reason texts 4.9 s. The 1.5x target
-needs the in-process path to skip the CSV/JSON round trip, vectorized reason texts, and
-approximate (or only the pinned/traded sleeves') contributions: see the report.
+Measured before the fast path (2 shared cores, load 4-15; results/model_gate_approx_20k.json):
+20,000 accounts, 237,477 sleeves: off 34.6 s, gate 252 s (7.3x) with ``--approx-contribs``;
+per 2,000 accounts the CSV 1.2 s + parsing 3.0 s, the JSON answer 2.2 s, the reason texts
+4.9 s, the features SQL 2.3 s; with exact contributions the run did not finish.
+
+After (in-process float32 matrix, no CSV/JSON; vectorised reasons; exact TreeSHAP per class
+on each row's predicted class only), 5,000 accounts, 59,515 sleeves, repeat 1, load 0.7-4.8:
+results/model_gate_exact_5k.json: off 4.0 s, gate 181.7 s (45x) with the shipped exact
+reasons: ~2.9 ms of TreeSHAP per sleeve (depth-8 trees) is nearly all of it;
+results/model_gate_approx_5k.json: off 2.4 s, gate 9.7 s (4.05x) with ``--approx-contribs``:
+everything but exact TreeSHAP now costs ~0.12 ms per sleeve (was ~0.9 ms). The 1.5x target
+is not met: see the report for what remains (reasons only where they are shown, or opt-in
+approximate reasons, or shallower trees; the features SQL).
 """
 
 from __future__ import annotations
