@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from rebalancer.book._shards import SHARDED_TABLES
 from rebalancer.errors import ConfigError, ConflictError
 from rebalancer.lake import get_schema
 from rebalancer.lake._manifest import (
@@ -57,16 +58,9 @@ if TYPE_CHECKING:
 
 COMPRESSION = "zstd"
 
-#: Book tables Glue partitions by ``shard`` (terraform/modules/data_lake: ``sharded_tables``);
-#: the same names as :data:`rebalancer.book._shards.SHARDED_TABLES`.
-SHARD_PARTITIONED: tuple[str, ...] = (
-    "clients",
-    "accounts",
-    "holdings",
-    "tax_lots",
-    "restrictions",
-    "transactions",
-)
+#: Book tables Glue partitions by ``shard`` (terraform/modules/data_lake: ``sharded_tables``):
+#: the tables a sharded book writes one object per shard.
+SHARD_PARTITIONED: tuple[str, ...] = SHARDED_TABLES
 _SHARD_DIR = re.compile(r"/shard=(\d{4})/")
 
 
