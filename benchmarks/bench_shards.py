@@ -12,15 +12,22 @@ Both write the same run (the script checks the run ids agree). Then the single-a
 p50/p99 of ``run_recommendations(account_id=..., write=False)`` over random accounts.
 
     python benchmarks/bench_shards.py [--accounts 20000 100000] [--singles 100] [--whole-max N]
+                                      [--lake PATH] [--steps build sharded whole single]
+
+``--lake PATH`` keeps the lake (one book size): built there the first time (its build figures
+saved beside it in ``PATH.build.json``), reused after, so a 10M book is generated once and
+the runs can be repeated on it; ``--steps`` picks what to run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import CHILD_PRELUDE, run_child, save
@@ -103,6 +110,38 @@ print(json.dumps({"p50_ms": float(np.percentile(times, 50)),
 )
 
 
+STEPS = ("sharded", "whole", "single")
+
+
+def _build(root: Path, n: int, keep: bool) -> dict[str, object]:
+    """Build the book at ``root`` (not timed in the runs); a kept lake is built once."""
+    saved = root.with_name(root.name + ".build.json")
+    if keep and saved.exists():
+        built: dict[str, object] = json.loads(saved.read_text())
+        if built.get("accounts") != n:
+            raise SystemExit(f"{root} holds {built.get('accounts')} accounts, not {n}")
+        return built
+    built = {"accounts": n, **run_child(BUILD_CHILD, str(root), str(n))}
+    if keep:
+        saved.write_text(json.dumps(built))
+    return built
+
+
+def _line(built: dict[str, Any], *runs: dict[str, Any] | None) -> str:
+    """One progress line: what ran, its time and peak memory."""
+    sharded, whole, single = runs
+    parts = [
+        f"{built['shards']} shards, generate {built['generate_seconds']:.1f} s "
+        f"{built['generate_peak_mib']:.0f} MiB"
+    ]
+    for name, run in (("sharded", sharded), ("whole", whole)):
+        if run:
+            parts.append(f"{name} {run['seconds']:.1f} s {run['peak_mib']:.0f} MiB")
+    if single:
+        parts.append(f"single p50 {single['p50_ms']:.1f} ms p99 {single['p99_ms']:.1f} ms")
+    return " | ".join(parts)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, nargs="+", default=[20_000, 100_000])
@@ -111,34 +150,39 @@ def main() -> None:
         "--whole-max", type=int, default=200_000, help="Largest book also run whole-book."
     )
     parser.add_argument("--out", default="shards", help="Result file name (results/<out>.json).")
+    parser.add_argument("--lake", help="Build the book here once and keep it (one book size).")
+    parser.add_argument(
+        "--steps", nargs="+", default=list(STEPS), choices=STEPS, help="What to run."
+    )
     args = parser.parse_args()
+    if args.lake and len(args.accounts) != 1:
+        parser.error("--lake takes one --accounts size")
     results = []
     for n in args.accounts:
-        root = Path(tempfile.mkdtemp(prefix="bench-shards-")) / "lake"
+        kept = Path(args.lake) if args.lake else None
+        root = kept or Path(tempfile.mkdtemp(prefix="bench-shards-")) / "lake"
         try:
-            built = run_child(BUILD_CHILD, str(root), str(n))
-            sharded = run_child(RUN_CHILD, str(root), "sharded")
-            whole = run_child(RUN_CHILD, str(root), "whole") if n <= args.whole_max else None
-            if whole is not None and sharded["run_id"] != whole["run_id"]:
-                raise SystemExit(f"run ids differ: {sharded['run_id']} != {whole['run_id']}")
-            single = run_child(SINGLE_CHILD, str(root), str(n), str(args.singles))
-        finally:
-            shutil.rmtree(root.parent, ignore_errors=True)
-        row = {"accounts": n, **built, "sharded": sharded, "whole": whole, "single": single}
-        results.append(row)
-        print(
-            f"{n:>9,} accounts, {built['shards']} shards: sharded {sharded['seconds']:.1f} s "
-            f"{sharded['peak_mib']:.0f} MiB | "
-            + (
-                f"whole {whole['seconds']:.1f} s {whole['peak_mib']:.0f} MiB"
-                if whole
-                else "whole not run"
+            built = _build(root, n, kept is not None)
+            steps = set(args.steps)
+            sharded = run_child(RUN_CHILD, str(root), "sharded") if "sharded" in steps else None
+            whole = (
+                run_child(RUN_CHILD, str(root), "whole")
+                if "whole" in steps and n <= args.whole_max
+                else None
             )
-            + f" | single p50 {single['p50_ms']:.1f} ms "
-            f"p99 {single['p99_ms']:.1f} ms | generate {built['generate_seconds']:.1f} s "
-            f"{built['generate_peak_mib']:.0f} MiB",
-            flush=True,
-        )
+            if whole is not None and sharded is not None and sharded["run_id"] != whole["run_id"]:
+                raise SystemExit(f"run ids differ: {sharded['run_id']} != {whole['run_id']}")
+            single = (
+                run_child(SINGLE_CHILD, str(root), str(n), str(args.singles))
+                if "single" in steps
+                else None
+            )
+        finally:
+            if kept is None:
+                shutil.rmtree(root.parent, ignore_errors=True)
+        row = {**built, "accounts": n, "sharded": sharded, "whole": whole, "single": single}
+        results.append(row)
+        print(f"{n:>9,} accounts: {_line(built, sharded, whole, single)}", flush=True)
     print(save(args.out, {"results": results}))
 
 
