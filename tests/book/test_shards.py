@@ -349,3 +349,97 @@ def test_athena_shard_partitions_list_each_shards_objects(
     lists = sorted((root / SYMLINK_PREFIX / "holdings").glob(f"shard=*/{SYMLINK_NAME}"))
     assert [p.parent.name for p in lists] == ["shard=0000"]
     assert lists[0].read_text().splitlines() == sharded.list_objects("holdings")
+
+
+# ---------------------------------------------------------------------------- cached reads
+def _dataset_read(
+    path: str, table: str, filters: list[tuple[str, str, object]] | None
+) -> pd.DataFrame:
+    """What a shard object read gave before footers were cached: the dataset reader."""
+    from rebalancer.lake import get_schema
+
+    schema = get_schema(table).arrow_schema()
+    return pq.read_table(path, filters=filters, schema=schema).to_pandas()
+
+
+@pytest.mark.parametrize("through_bytes", [False, True])
+def test_object_reads_equal_the_dataset_reader(sharded: LocalLake, through_bytes: bool) -> None:
+    """Row groups picked by the cached statistics, then rows filtered: the same rows, order
+    and dtypes as ``pq.read_table(filters=...)``, from a file or from fetched bytes (S3)."""
+    from rebalancer.book import _shards
+
+    manifest = read_manifest(sharded.blobs)
+    assert manifest is not None
+    blobs = _CountingBlobs(sharded.blobs) if through_bytes else sharded.blobs
+    accounts = read_shard(sharded, 2).accounts
+    some = sorted(accounts["account_id"].astype(str))
+    household = str(accounts["household_id"].iloc[len(accounts) // 2])
+    cases: list[list[tuple[str, str, object]] | None] = [
+        None,
+        [("account_id", "in", some[:3] + some[-2:])],
+        [("account_id", "in", ["A99999999"])],  # nothing
+        [("account_id", "=", some[7])],
+    ]
+    for table in ("accounts", "holdings", "tax_lots", "restrictions", "transactions"):
+        key = shard_key(manifest.version, table, 2)
+        for filters in [*cases, [("household_id", "=", household)]]:
+            if (
+                filters
+                and filters[0][0] == "household_id"
+                and table not in ("accounts", "transactions")
+            ):
+                continue
+            for _ in range(2):  # cold footer, then cached
+                got = _shards._read_object(blobs, key, table, filters)  # type: ignore[arg-type]
+                want = _dataset_read(sharded.blobs.uri(key), table, filters)
+                pd.testing.assert_frame_equal(got, want)
+
+
+@pytest.mark.parametrize("through_bytes", [False, True])
+def test_a_footer_is_parsed_once_and_a_replaced_object_is_read_anew(
+    sharded: LocalLake, monkeypatch: pytest.MonkeyPatch, through_bytes: bool
+) -> None:
+    """The footer cache is keyed on the object (file identity and mtime locally, the fetched
+    footer bytes on S3): a warm read parses nothing, an object replaced at the same key (new
+    rows) is read with its own footer."""
+    from rebalancer.book import _shards
+
+    monkeypatch.setattr(_shards, "_footers", {})
+    parsed: list[object] = []
+    real = _shards.pq.read_metadata
+    monkeypatch.setattr(
+        _shards.pq, "read_metadata", lambda src, **kw: parsed.append(src) or real(src, **kw)
+    )
+    manifest = read_manifest(sharded.blobs)
+    assert manifest is not None
+    blobs = _CountingBlobs(sharded.blobs) if through_bytes else sharded.blobs
+    key = shard_key(manifest.version, "holdings", 1)
+    first = _shards._read_object(blobs, key, "holdings")  # type: ignore[arg-type]
+    again = _shards._read_object(blobs, key, "holdings")  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(first, again)
+    assert len(parsed) == 1
+    other = shard_key(manifest.version, "holdings", 3)
+    sharded.blobs.put(key, sharded.blobs.get(other) or b"")  # same key, other rows
+    replaced = _shards._read_object(blobs, key, "holdings")  # type: ignore[arg-type]
+    pd.testing.assert_frame_equal(
+        replaced, _dataset_read(sharded.blobs.uri(other), "holdings", None)
+    )
+    assert len(parsed) == 2
+
+
+def test_select_of_a_whole_household_is_the_book_itself(sharded: LocalLake) -> None:
+    """A household read from its shard is already what ``household_of`` selects: the same
+    object back (no row filters, no re-validation); a real subset is still filtered."""
+    whole = read_shard(sharded, 0)
+    account = str(whole.accounts["account_id"].iloc[5])
+    family = read_household(sharded, account)
+    assert family.household_of(account) is family
+    assert family.select(family.accounts["account_id"]) is family
+    ref = whole.household_of(account)
+    for table in BookTables.TABLES:
+        _same_rows(getattr(family, table), getattr(ref, table))
+    if len(family.accounts) > 1:
+        one = family.select([account])
+        assert list(one.accounts["account_id"]) == [account]
+        assert set(one.holdings["account_id"]) <= {account}
+        assert one.holdings.index.equals(pd.RangeIndex(len(one.holdings)))

@@ -84,13 +84,44 @@ class BookTables:
             "tax_lots": tax_lots, "restrictions": restrictions, "transactions": transactions,
             "securities": securities,
         }  # fmt: skip
-        frames = {
-            name: empty_table(name)
-            if frame is None
-            else frame.drop(columns=["dt"], errors="ignore").reset_index(drop=True)
-            for name, frame in given.items()
-        }
-        return cls(**frames)
+        return cls(**_normalized(given))
+
+    @classmethod
+    def from_typed_frames(
+        cls,
+        *,
+        accounts: pd.DataFrame,
+        model_portfolios: pd.DataFrame,
+        holdings: pd.DataFrame,
+        tax_lots: pd.DataFrame | None = None,
+        restrictions: pd.DataFrame | None = None,
+        transactions: pd.DataFrame | None = None,
+        securities: pd.DataFrame | None = None,
+    ) -> BookTables:
+        """:meth:`from_frames` for frames read from the lake's Parquet with each table's
+        schema (every required column present, every value of its schema type), or rows of
+        an already validated book: the per-value parse checks are skipped, they cannot fail
+        there and cost more than the read of one household."""
+        given = {
+            "accounts": accounts, "model_portfolios": model_portfolios, "holdings": holdings,
+            "tax_lots": tax_lots, "restrictions": restrictions, "transactions": transactions,
+            "securities": securities,
+        }  # fmt: skip
+        return cls._unchecked(_normalized(given))
+
+    @classmethod
+    def _unchecked(cls, frames: Mapping[str, pd.DataFrame]) -> BookTables:
+        """A book of frames whose values are known good: only the required columns are
+        checked (:func:`_check_table` without the value parse)."""
+        for name in cls.TABLES:
+            frame = frames[name]
+            if not isinstance(frame, pd.DataFrame):
+                raise SchemaValidationError(f"{name}: expected a DataFrame, got {type(frame)}")
+            _check_columns(name, frame)
+        book = object.__new__(cls)
+        for name in cls.TABLES:
+            object.__setattr__(book, name, frames[name])
+        return book
 
     @classmethod
     def from_mapping(cls, tables: Mapping[str, pd.DataFrame]) -> BookTables:
@@ -128,26 +159,21 @@ class BookTables:
         """The sub-book of these accounts: their rows, their models, their households'
         transactions, the whole securities table."""
         wanted = pd.Index([str(a) for a in account_ids]).unique()
-        acc = self.accounts[self.accounts["account_id"].astype(str).isin(wanted)]
+        acc = _rows(self.accounts, "account_id", wanted)
         households = acc["household_id"].dropna().astype(str).unique()
         models = acc["model_id"].dropna().astype(str).unique()
-
-        def by_account(frame: pd.DataFrame) -> pd.DataFrame:
-            return frame[frame["account_id"].astype(str).isin(wanted)].reset_index(drop=True)
-
-        return BookTables(
-            accounts=acc.reset_index(drop=True),
-            model_portfolios=self.model_portfolios[
-                self.model_portfolios["model_id"].astype(str).isin(models)
-            ].reset_index(drop=True),
-            holdings=by_account(self.holdings),
-            tax_lots=by_account(self.tax_lots),
-            restrictions=by_account(self.restrictions),
-            transactions=self.transactions[
-                self.transactions["household_id"].astype(str).isin(households)
-            ].reset_index(drop=True),
-            securities=self.securities,
-        )
+        frames = {
+            "accounts": acc,
+            "model_portfolios": _rows(self.model_portfolios, "model_id", models),
+            "holdings": _rows(self.holdings, "account_id", wanted),
+            "tax_lots": _rows(self.tax_lots, "account_id", wanted),
+            "restrictions": _rows(self.restrictions, "account_id", wanted),
+            "transactions": _rows(self.transactions, "household_id", households),
+            "securities": self.securities,
+        }
+        if all(frames[name] is getattr(self, name) for name in self.TABLES):
+            return self  # already just these accounts (a household read from its shard)
+        return BookTables._unchecked(frames)  # rows of a validated book stay valid
 
     def households(self) -> dict[str, tuple[str, ...]]:
         """``{household_id: account ids}`` in book order (an account without a household is a
@@ -163,15 +189,18 @@ class BookTables:
 
     def household_of(self, account_id: str) -> BookTables:
         """The sub-book of the household that holds ``account_id`` (NotFoundError if none)."""
-        acc = self.accounts[self.accounts["account_id"].astype(str) == str(account_id)]
+        accounts = self.accounts
+        if _all_in(accounts["household_id"], accounts["household_id"].iloc[:1].tolist()) and (
+            str(account_id) in set(accounts["account_id"].astype(str).tolist())
+        ):  # one household already (a household read from its shard): no row filters
+            return self.select(accounts["account_id"].astype(str).tolist())
+        acc = accounts[accounts["account_id"].astype(str) == str(account_id)]
         if acc.empty:
             raise NotFoundError(f"account {account_id} not found in the accounts table")
         household = acc["household_id"].iloc[0]
         if pd.isna(household):
             return self.select([str(account_id)])
-        members = self.accounts.loc[
-            self.accounts["household_id"].astype(str) == str(household), "account_id"
-        ]
+        members = accounts.loc[accounts["household_id"].astype(str) == str(household), "account_id"]
         return self.select(members.astype(str))
 
     def __len__(self) -> int:
@@ -184,11 +213,66 @@ def empty_table(name: str) -> pd.DataFrame:
     return frame.drop(columns=["dt"], errors="ignore")
 
 
-def _check_table(name: str, frame: pd.DataFrame) -> None:
-    """Required columns present; schema-typed columns parse (names the first bad row)."""
+def _normalized(given: Mapping[str, pd.DataFrame | None]) -> dict[str, pd.DataFrame]:
+    """Missing tables empty, a lake ``dt`` column dropped, a default index."""
+    out = {}
+    for name, frame in given.items():
+        if frame is None:
+            out[name] = empty_table(name)
+            continue
+        if "dt" in frame.columns:
+            frame = frame.drop(columns=["dt"])
+        out[name] = frame if _default_index(frame) else frame.reset_index(drop=True)
+    return out
+
+
+def _default_index(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` has the index ``reset_index(drop=True)`` would give it."""
+    index = frame.index
+    return (
+        isinstance(index, pd.RangeIndex)
+        and index.start == 0
+        and index.step == 1
+        and index.name is None
+    )
+
+
+#: Frames up to this many rows are checked for "every row kept" in Python (sets of strings)
+#: before pandas is asked: a household's tables are a handful of rows.
+_SMALL = 256
+
+
+def _rows(frame: pd.DataFrame, column: str, values: Iterable[object]) -> pd.DataFrame:
+    """``frame[frame[column].astype(str).isin(values)]`` with a default index; ``frame``
+    itself when every row is kept."""
+    if _default_index(frame) and _all_in(frame[column], values):
+        return frame
+    mask = frame[column].astype(str).isin(values)
+    if bool(mask.all()) and _default_index(frame):
+        return frame
+    return frame[mask].reset_index(drop=True)
+
+
+def _all_in(column: pd.Series, values: Iterable[object]) -> bool:
+    """Whether every value of a small, null-free string column is one of ``values``
+    (``False`` means "ask pandas", not "no")."""
+    if len(column) > _SMALL or not pd.api.types.is_string_dtype(column.dtype):
+        return False
+    items = column.tolist()
+    if not all(isinstance(v, str) for v in items):
+        return False
+    return set(items) <= {str(v) for v in values}
+
+
+def _check_columns(name: str, frame: pd.DataFrame) -> None:
     missing = [c for c in REQUIRED_COLUMNS[name] if c not in frame.columns]
     if missing:
         raise SchemaValidationError(f"{name}: missing column(s) {', '.join(missing)}")
+
+
+def _check_table(name: str, frame: pd.DataFrame) -> None:
+    """Required columns present; schema-typed columns parse (names the first bad row)."""
+    _check_columns(name, frame)
     if frame.empty:
         return
     for column in get_schema(name).columns:

@@ -62,6 +62,12 @@ def _codes(column: pd.Series | np.ndarray, values: Iterable[object]) -> np.ndarr
 
 def _arrow_strings(values: object) -> pa.Array:
     """Values as an Arrow ``large_string`` array (zero-copy from Arrow-backed pandas columns)."""
+    if isinstance(values, pd.Series | pd.Index):
+        # The backing array, not the pandas object: the same Arrow array, 15x less overhead.
+        if isinstance(values.array, pd.arrays.ArrowStringArray):
+            values = values.array
+        elif values.dtype == object:
+            values = values.to_numpy()
     try:
         array = pa.array(values, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -100,6 +106,12 @@ def _price_series(prices: Mapping[str, float] | pd.Series) -> pd.Series:
     return series[~series.index.duplicated(keep="last")]
 
 
+#: What :func:`_reject` returns when nothing is flagged (callers only read it).
+_NO_REJECTS = pd.DataFrame(
+    {"account_id": pd.Series(dtype=object), "reason": pd.Series(dtype=object)}
+)
+
+
 def _reject(
     frame: pd.DataFrame,
     mask: pd.Series | np.ndarray,
@@ -108,9 +120,7 @@ def _reject(
     """``(account_id, reason)`` of the flagged rows; a callable reason sees only those rows."""
     flags = np.asarray(mask, dtype=bool)
     if not flags.any():
-        return pd.DataFrame(
-            {"account_id": pd.Series(dtype=object), "reason": pd.Series(dtype=object)}
-        )
+        return _NO_REJECTS  # shared (never modified): most checks flag nothing
     bad = frame.loc[flags]
     rows = bad[["account_id"]].copy()
     if callable(reason):
