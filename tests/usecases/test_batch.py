@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from rebalancer.book import DEFAULT_MODELS, BookChunk, generate_book, write_book
 from rebalancer.engine import Policy
-from rebalancer.errors import NotFoundError
+from rebalancer.errors import ConfigError, NotFoundError
 from rebalancer.lake import LocalLake
 from rebalancer.usecases import RunResult, get_run, list_runs, run_recommendations
 from rebalancer.usecases._batch import RUNS_PREFIX, RunContext, finish_run, stage_shard
@@ -220,3 +220,50 @@ def test_sigkill_mid_run_then_rerun_leaves_each_trade_once(
     assert list(runs["run_id"]) == [reference.run_id]
     assert int(runs["trades"].iloc[0]) == len(reference.rows)
     assert int(get_run(lake, reference.run_id)["trades"]) == len(reference.rows)
+
+
+def test_worker_processes_write_the_same_run(
+    priced: tuple[Path, list[BookChunk]], reference: RunResult, tmp_path: Path
+) -> None:
+    """Shards staged by two worker interpreters: the same run id and the very same object
+    bytes as the loop in this process; progress still counts every shard once."""
+    lake = _lake(priced, tmp_path / "lake", SHARDS)
+    looped = run_recommendations(lake, workers=1)
+    want = Path(looped.keys[0]).read_bytes()
+    Path(looped.keys[0]).unlink()
+    seen: list[tuple[int, int]] = []
+    pooled = run_recommendations(lake, workers=2, progress=lambda d, t: seen.append((d, t)))
+    assert pooled.run_id == looped.run_id == reference.run_id
+    assert pooled.keys == looped.keys and Path(pooled.keys[0]).read_bytes() == want
+    assert seen == [(s, SHARDS) for s in range(1, SHARDS + 1)]
+    assert not lake.blobs.list_keys(f"{RUNS_PREFIX}/")  # context and staging gone
+    with pytest.raises(ConfigError, match="workers"):
+        run_recommendations(lake, workers=0)
+
+
+def test_new_prices_are_seen_by_the_next_single_account_call(
+    priced: tuple[Path, list[BookChunk]], tmp_path: Path
+) -> None:
+    """The single-account path answers prices from the latest-prices object once per object:
+    bars written after a call (a new close) change the next call's as-of, prices and run."""
+    from rebalancer.market import _latest
+    from rebalancer.usecases import _recommend
+
+    lake = _lake(priced, tmp_path / "lake", SHARDS)
+    account = "A00000042"
+    before = run_recommendations(lake, account_id=account, write=False)
+    assert run_recommendations(lake, account_id=account, write=False).run_id == before.run_id
+    bars = lake.read("market_prices")
+    newest = bars[bars["ts"] == bars["ts"].max()]
+    later = newest.assign(
+        ts=newest["ts"] + pd.Timedelta(days=1),
+        close=newest["close"] * 1.25,
+        ingested_at=newest["ingested_at"] + pd.Timedelta(days=1),
+    ).drop(columns=["dt"], errors="ignore")
+    lake.write("market_prices", later, name="later")  # refreshes the latest-prices object
+    after = run_recommendations(lake, account_id=account, write=False)
+    assert after.as_of > before.as_of and after.run_id != before.run_id
+    _recommend._latest_answers.clear()  # a cold process agrees
+    _latest._cache.clear()
+    cold = run_recommendations(lake, account_id=account, write=False)
+    assert (cold.run_id, cold.as_of) == (after.run_id, after.as_of)

@@ -26,9 +26,14 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import queue
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -46,7 +51,7 @@ from rebalancer.engine import CHUNK_SIZE, ENGINE_VERSION, Policy, Recommendation
 from rebalancer.errors import ConfigError, ConflictError, InvalidAccountError
 from rebalancer.lake import Lake, get_schema
 from rebalancer.lake._base import split_by_partition
-from rebalancer.lake._manifest import BlobStore, BookManifest
+from rebalancer.lake._manifest import BlobStore, BookManifest, LocalBlobs
 from rebalancer.usecases._advice import (
     action_counts,
     advise,
@@ -350,7 +355,9 @@ def finish_run(
         writer.close()
         if write:
             key = f"{schema.name}/dt={dt}/run-{run_id}.parquet"
-            blobs.put(key, sink.getvalue().to_pybytes())
+            body = sink.getvalue()  # the run's object: hundreds of MiB at a million accounts
+            # A file takes Arrow's buffer as it is; a copy as bytes only for other stores.
+            blobs.put(key, body if isinstance(blobs, LocalBlobs) else body.to_pybytes())
             keys.append(blobs.uri(key))
     blobs.delete(blobs.list_keys(f"{RUNS_PREFIX}/{ctx.key}/"))
     totals: dict[str, float | int] = {
@@ -381,6 +388,26 @@ def _sum_counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
     return out
 
 
+#: Worker processes a local run uses by default: one per core, at most this many (each holds
+#: one shard's tables and arrays, a few hundred MiB at 10,000 accounts a shard).
+MAX_DEFAULT_WORKERS = 2
+#: Books smaller than this run in this process by default (a worker interpreter takes a
+#: second or two to start: less than a 50,000-account run saves by it).
+MIN_WORKER_ACCOUNTS = 50_000
+
+
+def default_workers(accounts: int) -> int:
+    """Worker processes for a local sharded run of ``accounts``: the cores this process may
+    use, capped at :data:`MAX_DEFAULT_WORKERS`; 1 below :data:`MIN_WORKER_ACCOUNTS`."""
+    if accounts < MIN_WORKER_ACCOUNTS:
+        return 1
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
 def run_shards(
     lake: Lake,
     ctx: RunContext,
@@ -389,10 +416,111 @@ def run_shards(
     strict: bool = False,
     collect: bool = True,
     progress: ShardProgress | None = None,
+    workers: int | None = None,
 ) -> FinishedRun:
-    """Stage every shard in turn (done ones are skipped), then finish the run."""
-    for shard in range(ctx.manifest.shards):
-        stage_shard(lake, ctx, shard, strict=strict)
-        if progress:
-            progress(shard + 1, ctx.manifest.shards)
+    """Stage every shard (done ones are skipped), then finish the run.
+
+    ``workers`` > 1 stages the shards of a local lake in that many worker processes first
+    (``python -m rebalancer.usecases._batch``, each loading the saved run context, see
+    :func:`save_context`); ``None``: :func:`default_workers` of the book's size. The loop
+    in this process then stages whatever is left (nothing, unless a worker failed: its
+    error is raised here, in shard order, as without workers). The staged objects, the run
+    id and the run's object do not depend on ``workers``: each shard's objects are a
+    function of its inputs, and :func:`finish_run` reads them in shard order.
+    """
+    shards = ctx.manifest.shards
+    workers = default_workers(ctx.manifest.accounts) if workers is None else workers
+    if workers < 1:
+        raise ConfigError(f"workers must be at least 1, got {workers}")
+    root = _local_root(lake)
+    done = 0
+    if workers > 1 and shards > 1 and root is not None:
+        done = _stage_in_workers(lake, root, ctx, min(workers, shards), progress)
+    if done < shards:
+        for shard in range(shards):
+            stage_shard(lake, ctx, shard, strict=strict)
+            if progress:
+                progress(shard + 1, shards)
     return finish_run(lake, ctx, write=write, collect=collect)
+
+
+def _local_root(lake: Lake) -> str | None:
+    """The root of a plain local lake (what a worker process reopens), else None."""
+    from rebalancer.lake import LocalLake
+
+    return lake.root if type(lake) is LocalLake else None
+
+
+def _stage_in_workers(
+    lake: Lake, root: str, ctx: RunContext, workers: int, progress: ShardProgress | None
+) -> int:
+    """Stage the shards in ``workers`` fresh interpreters (worker ``i`` takes shards ``i``,
+    ``i + workers``, ...); returns how many shards they staged. A worker that fails stops
+    (its error is for the caller's loop to raise in order)."""
+    key = save_context(lake, ctx)
+    shards = ctx.manifest.shards
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rebalancer.usecases._batch",
+                root,
+                key,
+                str(i),
+                str(workers),
+                str(os.getpid()),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for i in range(workers)
+    ]
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump(stream: IO[str]) -> None:
+        for line in stream:
+            lines.put(line)
+        lines.put(None)
+
+    threads = [threading.Thread(target=pump, args=(p.stdout,), daemon=True) for p in procs]
+    for thread in threads:
+        thread.start()
+    done, open_streams = 0, len(procs)
+    try:
+        while open_streams:
+            line = lines.get()
+            if line is None:
+                open_streams -= 1
+            elif line.startswith("staged "):
+                done += 1
+                if progress:
+                    progress(done, shards)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+    return done
+
+
+def _worker_main(argv: list[str]) -> None:
+    """A worker process: stage shards ``index, index + step, ...`` of a saved run; it stops
+    when its parent is gone (a killed run's workers do not run on)."""
+    from rebalancer.engine import tune_allocator
+    from rebalancer.lake import LocalLake
+
+    root, key, index, step, parent = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4])
+    tune_allocator()
+    lake = LocalLake(root)
+    ctx = load_context(lake, key)
+    for shard in range(index, ctx.manifest.shards, step):
+        if os.getppid() != parent:
+            return
+        stage_shard(lake, ctx, shard)
+        print(f"staged {shard}", flush=True)
+
+
+if __name__ == "__main__":
+    _worker_main(sys.argv[1:])

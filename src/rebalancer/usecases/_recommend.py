@@ -219,6 +219,7 @@ def run_recommendations(
     stream: bool | None = None,
     collect: bool = True,
     progress: ShardProgress | None = None,
+    workers: int | None = None,
 ) -> RunResult:
     """Recommend trades for the stored book (``account_id=None``) or one account of it.
 
@@ -231,7 +232,10 @@ def run_recommendations(
     A batch over a sharded book streams shard by shard (``stream=None``: when sharded;
     ``False``: read the whole book at once); ``collect=False`` then keeps only the totals
     (``RunResult.totals``; ``recommendation`` holds the rejected accounts alone), so memory
-    follows the shard. ``progress(done, shards)`` is called after each shard.
+    follows the shard. ``progress(done, shards)`` is called after each shard. ``workers``:
+    processes that stage shards of a local lake (None: one per core, at most
+    :data:`~rebalancer.usecases._batch.MAX_DEFAULT_WORKERS`, for a book of at least
+    :data:`~rebalancer.usecases._batch.MIN_WORKER_ACCOUNTS`; the run is the same for any).
     """
     policy = policy or Policy()
     when = parse_as_of(as_of)
@@ -248,6 +252,7 @@ def run_recommendations(
                     return _run_sharded(
                         lake, manifest, when, policy, model_version, write=write,
                         strict=strict, chunk_size=chunk_size, collect=collect, progress=progress,
+                        workers=workers,
                     )  # fmt: skip
         if stream:
             raise ConfigError("stream=True needs a sharded book (see `rebalancer generate`)")
@@ -259,7 +264,7 @@ def run_recommendations(
     if book.accounts.empty:
         raise NotFoundError("the accounts table is empty: run `rebalancer generate` first")
     # One account: the latest-prices object (cached per process) when it can answer, no query.
-    cached = None if account_id is None else prices_from_latest(lake, book_symbols(book), when)
+    cached = None if account_id is None else _prices_from_latest(lake, book_symbols(book), when)
     if cached is not None:
         when, prices = cached
     else:
@@ -299,6 +304,40 @@ def run_recommendations(
         warnings=skip_warnings(rec, len(book.accounts)) if account_id is None else [],
         model_version=model_version, model_counts=action_counts(advice, policy),
     )  # fmt: skip
+
+
+#: Per lake: the latest-prices frame last answered from and its answers, by (as-of, and the
+#: symbols when the as-of is derived from them). Keyed on the frame object itself, which
+#: :func:`read_latest_prices` replaces whenever it re-reads or a write refreshes it.
+_latest_answers: dict[
+    str, tuple[pd.DataFrame, dict[object, tuple[pd.Timestamp, pd.Series] | None]]
+] = {}
+
+
+def _prices_from_latest(
+    lake: Lake, symbols: set[str], when: pd.Timestamp | None
+) -> tuple[pd.Timestamp, pd.Series] | None:
+    """:func:`prices_from_latest`, answered once per latest-prices object (the API asks the
+    same question for every account)."""
+    latest = read_latest_prices(lake)
+    blobs = getattr(lake, "blobs", None)
+    if latest is None or blobs is None:
+        return prices_from_latest(lake, symbols, when)
+    uri = blobs.uri("")
+    memo = _latest_answers.get(uri)
+    if memo is None or memo[0] is not latest:
+        memo = (latest, {})
+        _latest_answers[uri] = memo
+    key = (when, None if when is not None else frozenset(symbols))
+    if key not in memo[1]:
+        if len(memo[1]) > 256:
+            memo[1].clear()
+        memo[1][key] = prices_from_latest(lake, symbols, when)
+    answer = memo[1][key]
+    if answer is None:
+        return None
+    as_of, prices = answer  # the caller may change its prices: a copy each time
+    return as_of, prices.copy()
 
 
 def _model_version(predictor: Predictor | None, asked: str | None) -> str | None:
@@ -370,11 +409,15 @@ def _run_sharded(
     chunk_size: int,
     collect: bool,
     progress: ShardProgress | None,
+    workers: int | None = None,
 ) -> RunResult:
     """The batch over a sharded book (:mod:`rebalancer.usecases._batch`)."""
     ctx = _sharded_context(lake, manifest, when, policy, model_version, chunk_size)
     when = ctx.as_of
-    done = run_shards(lake, ctx, write=write, strict=strict, collect=collect, progress=progress)
+    done = run_shards(
+        lake, ctx, write=write, strict=strict, collect=collect, progress=progress,
+        workers=workers,
+    )  # fmt: skip
     model_counts = done.model_counts
     trades = done.trades if done.trades is not None else pd.DataFrame()
     rec = Recommendation(
