@@ -246,10 +246,7 @@ def _check_models(
 ) -> tuple[pd.DataFrame, pd.Series, list[pd.DataFrame]]:
     """``(model rows, each account's model id, rejections)``: an account whose model is
     unknown or invalid (see :func:`_bad_models`) is rejected with the model's fault."""
-    mp = model_portfolios[["model_id", "symbol", "target_weight"]].copy()
-    mp["model_id"], mp["symbol"] = mp["model_id"].astype(str), mp["symbol"].astype(str)
-    mp["target_weight"] = pd.to_numeric(mp["target_weight"], errors="coerce")
-    bad_model, totals = _bad_models(mp, known_symbols)
+    mp, bad_model, totals = _model_table(model_portfolios, known_symbols)
     model_id = acc["model_id"].astype(str)
     has_model = pd.Series(_member(model_id, totals.index), index=acc.index)
     model_reason = model_id.map(bad_model)
@@ -261,6 +258,44 @@ def _check_models(
             _reject(acc, model_reason.notna() & has_model, model_reason),
         ],
     )
+
+
+#: Model tables checked, by content: the API checks the same few models on every call.
+_MODEL_TABLES: dict[object, tuple[pd.DataFrame, dict[str, str], pd.Series]] = {}
+#: Model tables up to this many rows are remembered.
+_MODEL_TABLE_ROWS = 10_000
+
+
+def _model_table(
+    model_portfolios: pd.DataFrame, known_symbols: set[str] | None
+) -> tuple[pd.DataFrame, dict[str, str], pd.Series]:
+    """``(model rows, model id -> its first fault, each model's target sum)``, remembered by
+    content (each value with its type, and the known symbols): the result is a pure function
+    of them, and callers only read it."""
+    rows = model_portfolios[["model_id", "symbol", "target_weight"]]
+    key: object = None
+    if len(rows) <= _MODEL_TABLE_ROWS:
+        try:
+            values = [rows[c].tolist() for c in rows.columns]
+            key = (
+                tuple((type(v), v) for column in values for v in column),
+                len(rows),
+                None if known_symbols is None else frozenset(known_symbols),
+            )
+            hit = _MODEL_TABLES.get(key)
+        except TypeError:  # an unhashable value: not remembered
+            key = hit = None
+        if hit is not None:
+            return hit
+    mp = rows.copy()
+    mp["model_id"], mp["symbol"] = mp["model_id"].astype(str), mp["symbol"].astype(str)
+    mp["target_weight"] = pd.to_numeric(mp["target_weight"], errors="coerce")
+    bad_model, totals = _bad_models(mp, known_symbols)
+    if key is not None:
+        if len(_MODEL_TABLES) >= 64:
+            _MODEL_TABLES.clear()
+        _MODEL_TABLES[key] = (mp, bad_model, totals)
+    return mp, bad_model, totals
 
 
 def _bad_models(
