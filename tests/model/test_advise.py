@@ -100,7 +100,15 @@ def test_advise_leaves_the_trades_as_off_and_scores_every_sleeve(
     assert set(zip(held["account_id"], held["symbol"], strict=True)) <= pairs
     assert set(advice["model_action"]) <= {"SELL", "HOLD", "BUY"}
     assert advice["model_confidence"].between(0, 1).all()
-    assert all(isinstance(r, list) and len(r) <= 4 for r in advice["model_reasons"])
+    # a whole-book run explains the sleeves its rows show (the traded ones), no others
+    traded = set(zip(advised.rows["account_id"], advised.rows["symbol"], strict=True))
+    explained = advice["model_reasons"].map(lambda r: isinstance(r, list))
+    assert traded and {
+        p for p, e in zip(zip(advice["account_id"], advice["symbol"], strict=True), explained,
+                          strict=True) if e
+    } == traded  # fmt: skip
+    assert all(len(r) <= 4 for r in advice.loc[explained, "model_reasons"])
+    assert advice.loc[~explained, "model_reasons"].isna().all()
     assert not advice["pinned"].any()  # advise pins nothing
     counts = advised.model_counts
     assert sum(counts[a] for a in ("SELL", "HOLD", "BUY")) == len(advice)
@@ -275,7 +283,9 @@ def test_api_carries_the_models_advice(
             assert item["model_confidence"] == pytest.approx(
                 mine.loc[item["symbol"], "model_confidence"]
             )
-            assert item["model_reasons"] == list(mine.loc[item["symbol"], "model_reasons"])
+            batch = mine.loc[item["symbol"], "model_reasons"]  # None: not traded, unexplained
+            assert isinstance(item["model_reasons"], list) and len(item["model_reasons"]) <= 4
+            assert batch is None or item["model_reasons"] == list(batch)
         plain = httpx.get(
             f"{url}/v1/accounts/{account}/recommendation",
             params={"as_of": AS_OF.isoformat()},
@@ -335,15 +345,19 @@ def test_sharded_batch_scores_each_shard_in_one_call(
     calls: list[int] = []
     exact = LocalPredictor.predict
 
-    def counted(self: LocalPredictor, rows: pd.DataFrame) -> pd.DataFrame:
-        calls.append(len(rows))
-        return exact(self, rows)
+    explained: list[int] = []
+
+    def counted(self: LocalPredictor, rows: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
+        (explained if reasons else calls).append(len(rows))
+        return exact(self, rows, reasons=reasons)
 
     monkeypatch.setattr(LocalPredictor, "predict", counted)
     policy = Policy(model="gate", min_confidence=0.5)
     sharded = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False)
     assert len(calls) == 3 and sum(calls) == sum(sharded.model_counts[a] for a in
                                                  ("SELL", "HOLD", "BUY"))  # fmt: skip
+    # then each shard explains only its traded sleeves: one more call, the rows' count
+    assert len(explained) <= 3 and sum(explained) == len(sharded.rows) > 0
     calls.clear()
     whole = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, stream=False)
     assert len(calls) == 1
@@ -355,3 +369,31 @@ def test_sharded_batch_scores_each_shard_in_one_call(
         whole.rows.sort_values(order).reset_index(drop=True),
         check_dtype=False,
     )
+
+
+def test_explaining_only_traded_sleeves_gives_the_full_explanation(
+    model_lake: LocalLake, advised: RunResult
+) -> None:
+    """The reasons a run stores for its traded sleeves are exactly those the full pass (every
+    sleeve explained) gives them, and the actions and confidences do not depend on it."""
+    from rebalancer.model._predict import get_predictor
+    from rebalancer.usecases._advice import advise, feature_bars
+
+    predictor = get_predictor(model_lake)
+    when = advised.as_of
+    tables = BookTables.from_lake(model_lake)
+    bars = feature_bars(model_lake, when)
+    full = advise(tables, bars, when, Policy(model="advise"), predictor)
+    lazy = advise(tables, bars, when, Policy(model="advise"), predictor, reasons=False)
+    assert lazy["model_reasons"].isna().all() and len(lazy.columns) > len(full.columns)
+    pd.testing.assert_frame_equal(
+        lazy[["account_id", "symbol", "model_action", "model_confidence"]],
+        full[["account_id", "symbol", "model_action", "model_confidence"]],
+    )
+    stored = advised.recommendation.advice
+    assert stored is not None
+    keyed = full.set_index(["account_id", "symbol"])["model_reasons"]
+    explained = stored[stored["model_reasons"].map(lambda r: isinstance(r, list))]
+    assert len(explained) > 0
+    for row in explained.itertuples():
+        assert list(row.model_reasons) == list(keyed.loc[(row.account_id, row.symbol)])

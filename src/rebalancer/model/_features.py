@@ -77,9 +77,10 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
     """Keys as strings, features as float64 (NULL -> NaN: XGBoost's missing value)."""
     out = frame.copy()
     for column in out.columns:
-        if column in KEY_COLUMNS:
-            out[column] = out[column].astype(object).where(out[column].notna(), None)
-            out[column] = out[column].map(lambda v: v if v is None else str(v))
+        if column in KEY_COLUMNS:  # vectorised: a per-value map cost 0.5 s per 100k sleeves
+            known = out[column].notna().to_numpy()
+            text = out[column].astype(str).to_numpy(object)
+            out[column] = np.where(known, text, None)
         else:
             out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
     return out.reset_index(drop=True)

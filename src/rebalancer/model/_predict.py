@@ -186,14 +186,17 @@ def rows_csv(frame: pd.DataFrame, features: Sequence[str]) -> list[str]:
 
 
 def prediction_frame(
-    result: dict[str, Any], features: Sequence[str], rows: pd.DataFrame
+    result: dict[str, Any], features: Sequence[str], rows: pd.DataFrame, *, reasons: bool = True
 ) -> pd.DataFrame:
-    """The predictor's output frame from the inference script's JSON answer."""
+    """The predictor's output frame from the inference script's JSON answer (without
+    ``reasons`` the contributions are not read and ``model_reasons`` is None)."""
     classes = list(result["classes"])
     proba = np.asarray(result["probabilities"], dtype=np.float64).reshape(len(rows), len(classes))
     predicted = np.asarray(result["predicted"], dtype=np.int64)
-    contributions = np.asarray(result["contributions"], dtype=np.float64).reshape(
-        len(rows), len(features) + 1
+    contributions = (
+        np.asarray(result["contributions"], dtype=np.float64).reshape(len(rows), len(features) + 1)
+        if reasons
+        else None
     )
     return _frame(classes, proba, predicted, contributions, features, rows)
 
@@ -202,16 +205,21 @@ def _frame(
     classes: list[str],
     proba: np.ndarray,
     predicted: np.ndarray,
-    contributions: np.ndarray,
+    contributions: np.ndarray | None,
     features: Sequence[str],
     rows: pd.DataFrame,
 ) -> pd.DataFrame:
-    """The output frame from the scoring arrays (both predictors end here)."""
+    """The output frame from the scoring arrays (both predictors end here); no
+    ``contributions``: ``model_reasons`` is None on every row (not explained)."""
     out = pd.DataFrame(
         {
-            "model_action": [classes[i] for i in predicted],
+            "model_action": np.asarray(classes, dtype=object)[predicted],
             "model_confidence": proba[np.arange(len(rows)), predicted] if len(rows) else [],
-            "model_reasons": reason_codes(contributions, features, rows),
+            "model_reasons": (
+                reason_codes(contributions, features, rows)
+                if contributions is not None
+                else [None] * len(rows)
+            ),
         }
     )
     for j, name in enumerate(classes):
@@ -221,7 +229,11 @@ def _frame(
 
 @runtime_checkable
 class Predictor(Protocol):
-    """Scores feature rows (the features query's columns); returns one row per input row."""
+    """Scores feature rows (the features query's columns); returns one row per input row.
+
+    ``reasons=False`` skips the reason codes (``model_reasons`` None): the action and the
+    confidence are the same either way, and the contributions cost far more than the
+    prediction (exact TreeSHAP), so a batch explains only the sleeves its output shows."""
 
     @property
     def version(self) -> str: ...
@@ -229,7 +241,7 @@ class Predictor(Protocol):
     @property
     def features(self) -> list[str]: ...
 
-    def predict(self, rows: pd.DataFrame) -> pd.DataFrame: ...
+    def predict(self, rows: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame: ...
 
 
 class LocalPredictor:
@@ -247,21 +259,22 @@ class LocalPredictor:
     def features(self) -> list[str]:
         return self._model.features
 
-    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
+    def predict(self, rows: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
         """Score ``rows`` (see :class:`Predictor`)."""
         rows = rows.reset_index(drop=True)
         if rows.empty:
-            return prediction_frame(_empty(self.features), self.features, rows)
+            return prediction_frame(_empty(self.features), self.features, rows, reasons=reasons)
         from rebalancer.model.serving import score_arrays  # xgboost: only where scoring
 
         matrix = feature_matrix(rows, self.features)
         try:
             classes, proba, predicted, contributions = score_arrays(
-                matrix, self._model.booster, contributions=True
+                matrix, self._model.booster, contributions=reasons
             )
         except ServingError as exc:
             raise ModelError(str(exc)) from None
-        return _frame(classes, proba, predicted, contributions, self.features, rows)
+        chosen = contributions if reasons else None
+        return _frame(classes, proba, predicted, chosen, self.features, rows)
 
 
 def _empty(features: Sequence[str]) -> dict[str, Any]:
@@ -351,11 +364,12 @@ class SageMakerPredictor:
                 self._sleep(self._backoff * 2**attempt)
         raise ModelError(f"SageMaker endpoint {self.endpoint}: {last[:300]}")
 
-    def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Score ``rows`` on the endpoint (see :class:`Predictor`)."""
+    def predict(self, rows: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
+        """Score ``rows`` on the endpoint (see :class:`Predictor`; the endpoint's answer
+        always carries the contributions, ``reasons=False`` only skips the reason texts)."""
         rows = rows.reset_index(drop=True)
         if rows.empty:
-            return prediction_frame(_empty(self.features), self.features, rows)
+            return prediction_frame(_empty(self.features), self.features, rows, reasons=reasons)
         bodies = self.batches(rows_csv(rows, self.features))
         parts: list[dict[str, Any]] = [self._invoke(body) for body in bodies]
         merged = {
@@ -369,7 +383,7 @@ class SageMakerPredictor:
                 f"SageMaker endpoint {self.endpoint}: {len(merged['predicted'])} answers "
                 f"for {len(rows)} rows"
             )
-        return prediction_frame(merged, self.features, rows)
+        return prediction_frame(merged, self.features, rows, reasons=reasons)
 
 
 def get_predictor(lake: Lake, settings: Settings | None = None, *, client: Any = None) -> Predictor:

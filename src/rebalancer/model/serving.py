@@ -121,8 +121,6 @@ def score_arrays(
     predictor calls this on its float32 matrix directly (no CSV, no JSON): XGBoost stores
     float32 either way, so both paths see the same values. ``input_data`` of another float
     dtype is used as is; integers become float64."""
-    import xgboost as xgb
-
     classes = json.loads(model.attr(ATTR_CLASSES) or "[]")
     n_features = model.num_features()
     rows = np.asarray(input_data)
@@ -136,8 +134,11 @@ def score_arrays(
             f"feature mismatch: the model takes {n_features} features, the request has "
             f"{rows.shape[1] if rows.ndim == 2 else 'a malformed'} column(s)"
         )
-    matrix = xgb.DMatrix(rows, missing=np.nan, feature_names=model.feature_names)
-    raw = model.predict(matrix).reshape(len(rows), len(classes))
+    # inplace_predict: no DMatrix copy of the rows (the width is checked above; the names are
+    # the model's own order, which the caller's matrix follows by construction)
+    raw = np.asarray(model.inplace_predict(rows, missing=np.nan, validate_features=False)).reshape(
+        len(rows), len(classes)
+    )
     prior = np.asarray(json.loads(model.attr(ATTR_PRIOR) or "null") or [1.0] * len(classes))
     probs = raw * prior
     probs /= probs.sum(axis=1, keepdims=True)

@@ -74,14 +74,21 @@ def advise(
     as_of: pd.Timestamp,
     policy: Policy,
     predictor: Predictor,
+    *,
+    reasons: bool = True,
 ) -> pd.DataFrame:
-    """Every sleeve of ``book`` scored in one predictor call (:data:`ADVICE_COLUMNS`)."""
+    """Every sleeve of ``book`` scored in one predictor call (:data:`ADVICE_COLUMNS`).
+
+    ``reasons=False`` (a batch run: it stores only traded sleeves) leaves ``model_reasons``
+    None and keeps the sleeves' feature columns beside the advice, so :func:`explain_trades`
+    can explain the traded ones afterwards: the actions and confidences do not change, and
+    exact reasons cost far more than the prediction."""
     from rebalancer.model._features import book_features
 
     if book.accounts.empty:
         return pd.DataFrame(columns=ADVICE_COLUMNS)
     rows = book_features(_storable(book), bars, as_of, min_trade_value=policy.min_trade_value)
-    scored = predictor.predict(rows)
+    scored = predictor.predict(rows, reasons=reasons)
     out = pd.DataFrame(
         {
             "account_id": rows["account_id"].astype(str).to_numpy(),
@@ -92,6 +99,35 @@ def advise(
         },
         columns=ADVICE_COLUMNS,
     )
+    if not reasons:
+        features = [f for f in predictor.features if f not in out.columns]
+        out = pd.concat([out, rows[features].reset_index(drop=True)], axis=1)
+    return out
+
+
+def explain_trades(
+    advice: pd.DataFrame | None, trades: pd.DataFrame, predictor: Predictor | None
+) -> pd.DataFrame | None:
+    """``advice`` (from ``advise(..., reasons=False)``) with the reasons of the sleeves in
+    ``trades`` filled in (one predictor call over those sleeves only) and the feature columns
+    dropped: what a run's rows show."""
+    if advice is None or predictor is None:
+        return advice
+    features = [f for f in predictor.features if f in advice.columns]
+    out = advice[ADVICE_COLUMNS].copy()
+    if not features or trades.empty:
+        return out
+    traded = pd.MultiIndex.from_arrays(
+        [trades["account_id"].astype(str), trades["symbol"].astype(str)]
+    )
+    keys = pd.MultiIndex.from_arrays([out["account_id"], out["symbol"]])
+    at = np.flatnonzero(keys.isin(traded) & out["model_reasons"].isna().to_numpy())
+    if at.size:
+        rows = advice.iloc[at][["account_id", "symbol", *features]].reset_index(drop=True)
+        scored = predictor.predict(rows, reasons=True)
+        reasons = out["model_reasons"].to_numpy(object).copy()
+        reasons[at] = scored["model_reasons"].to_numpy(object)
+        out["model_reasons"] = reasons
     return out
 
 

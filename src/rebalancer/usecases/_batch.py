@@ -33,7 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -55,10 +55,14 @@ from rebalancer.lake._manifest import BlobStore, BookManifest, LocalBlobs
 from rebalancer.usecases._advice import (
     action_counts,
     advise,
+    explain_trades,
     feature_bars,
     model_predictor,
     pinned_sleeves,
 )
+
+if TYPE_CHECKING:  # XGBoost is imported only when a model is used
+    from rebalancer.model._predict import Predictor
 
 RUNS_PREFIX = "_runs"
 _PARTS = ("trades", "accounts", "rejected")
@@ -245,12 +249,13 @@ def stage_shard(lake: Lake, ctx: RunContext, shard: int, *, strict: bool = False
     if done is not None:
         return done
     book = read_shard(lake, shard, ctx.manifest)
-    advice = _shard_advice(lake, ctx, book)
+    advice, predictor = _shard_advice(lake, ctx, book)
     rec = recommend_book(
         book, ctx.prices, ctx.policy, as_of=ctx.as_of, chunk_size=ctx.chunk_size,
         pinned=pinned_sleeves(advice, ctx.policy),
     )  # fmt: skip
     del book
+    advice = explain_trades(advice, rec.trades, predictor)  # reasons only where a row shows them
     if advice is not None:
         rec = replace(rec, advice=advice, model_version=ctx.model_version)
     if strict and len(rec.rejected):
@@ -275,18 +280,22 @@ def stage_shard(lake: Lake, ctx: RunContext, shard: int, *, strict: bool = False
     return marker
 
 
-def _shard_advice(lake: Lake, ctx: RunContext, book: BookTables) -> pd.DataFrame | None:
-    """The model's advice on one shard (one predictor call), or None for ``model=off``.
-    The model must still be the one the run was planned with."""
+def _shard_advice(
+    lake: Lake, ctx: RunContext, book: BookTables
+) -> tuple[pd.DataFrame | None, Predictor | None]:
+    """The model's advice on one shard (one predictor call, no reasons yet) and its
+    predictor, or Nones for ``model=off``. The model must still be the one the run was
+    planned with."""
     predictor = model_predictor(lake, ctx.policy)
     if predictor is None:
-        return None
+        return None, None
     if predictor.version != ctx.model_version:
         raise ConflictError(
             f"run {ctx.key} was planned with model {ctx.model_version}, the current model is "
             f"{predictor.version}; plan the run again"
         )
-    return advise(book, feature_bars(lake, ctx.as_of), ctx.as_of, ctx.policy, predictor)
+    bars = feature_bars(lake, ctx.as_of)
+    return advise(book, bars, ctx.as_of, ctx.policy, predictor, reasons=False), predictor
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from rebalancer.usecases._advice import (
     action_counts,
     advice_rows,
     advise,
+    explain_trades,
     feature_bars,
     model_predictor,
     pinned_sleeves,
@@ -275,14 +276,18 @@ def run_recommendations(
             f"no prices closed in the {LOOKBACK_DAYS} days before {when.isoformat()}"
         )
     scope_book = book if account_id is None else book.household_of(account_id)
-    advice = (
+    advice = (  # a whole book explains only its traded sleeves (below); one account, all
         None
         if predictor is None
-        else advise(scope_book, feature_bars(lake, when), when, policy, predictor)
-    )
+        else advise(
+            scope_book, feature_bars(lake, when), when, policy, predictor,
+            reasons=account_id is not None,
+        )
+    )  # fmt: skip
     pinned = pinned_sleeves(advice, policy)
     if account_id is None:
         rec = recommend_book(book, prices, policy, as_of=when, chunk_size=chunk_size, pinned=pinned)
+        advice = explain_trades(advice, rec.trades, predictor)
     else:
         rec = recommend_account(
             scope_book, prices, policy, account_id=account_id, as_of=when, pinned=pinned
