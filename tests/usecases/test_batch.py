@@ -267,3 +267,25 @@ def test_new_prices_are_seen_by_the_next_single_account_call(
     _latest._cache.clear()
     cold = run_recommendations(lake, account_id=account, write=False)
     assert (cold.run_id, cold.as_of) == (after.run_id, after.as_of)
+
+
+def test_a_strict_run_with_workers_fails_on_an_invalid_account(
+    priced: tuple[Path, list[BookChunk]], tmp_path: Path
+) -> None:
+    """Workers stage strictly too: an invalid account fails the run (raised here, as without
+    workers) and no run becomes visible."""
+    from dataclasses import replace
+
+    from rebalancer.errors import InvalidAccountError
+
+    root, chunks = priced
+    first = chunks[0]
+    accounts = first.tables["accounts"].copy()
+    accounts.loc[3, "cash"] = -5.0  # negative cash: rejected, or fatal when strict
+    bad = [replace(first, tables={**first.tables, "accounts": accounts}), *chunks[1:]]
+    lake = _lake((root, bad), tmp_path / "lake", SHARDS)
+    with pytest.raises(InvalidAccountError, match=str(accounts.loc[3, "account_id"])):
+        run_recommendations(lake, strict=True, workers=2)
+    assert not lake.list_objects("recommendations")
+    lenient = run_recommendations(lake, workers=2, write=False)
+    assert str(accounts.loc[3, "account_id"]) in set(lenient.recommendation.rejected["account_id"])

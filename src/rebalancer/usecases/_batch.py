@@ -444,7 +444,7 @@ def run_shards(
     root = _local_root(lake)
     done = 0
     if workers > 1 and shards > 1 and root is not None:
-        done = _stage_in_workers(lake, root, ctx, min(workers, shards), progress)
+        done = _stage_in_workers(lake, root, ctx, min(workers, shards), strict, progress)
     if done < shards:
         for shard in range(shards):
             stage_shard(lake, ctx, shard, strict=strict)
@@ -461,7 +461,12 @@ def _local_root(lake: Lake) -> str | None:
 
 
 def _stage_in_workers(
-    lake: Lake, root: str, ctx: RunContext, workers: int, progress: ShardProgress | None
+    lake: Lake,
+    root: str,
+    ctx: RunContext,
+    workers: int,
+    strict: bool,
+    progress: ShardProgress | None,
 ) -> int:
     """Stage the shards in ``workers`` fresh interpreters (worker ``i`` takes shards ``i``,
     ``i + workers``, ...); returns how many shards they staged. A worker that fails stops
@@ -479,6 +484,7 @@ def _stage_in_workers(
                 str(i),
                 str(workers),
                 str(os.getpid()),
+                "strict" if strict else "lenient",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
@@ -521,13 +527,14 @@ def _worker_main(argv: list[str]) -> None:
     from rebalancer.lake import LocalLake
 
     root, key, index, step, parent = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4])
+    strict = argv[5] == "strict"  # a strict worker stops at its first invalid account
     tune_allocator()
     lake = LocalLake(root)
     ctx = load_context(lake, key)
     for shard in range(index, ctx.manifest.shards, step):
         if os.getppid() != parent:
             return
-        stage_shard(lake, ctx, shard)
+        stage_shard(lake, ctx, shard, strict=strict)
         print(f"staged {shard}", flush=True)
 
 
