@@ -258,24 +258,62 @@ print(json.dumps([list(out["model_action"]), [len(r) for r in out["model_reasons
     assert done.stdout.strip() == '[["HOLD", "SELL"], [0, 4]]'
 
 
+@pytest.mark.parametrize("method", ["approx", "exact"])
 def test_per_class_contributions_equal_the_full_pred_contribs(
-    local: LocalPredictor, data: pd.DataFrame
+    local: LocalPredictor, data: pd.DataFrame, method: str
 ) -> None:
-    """The reasons stay exact TreeSHAP: the per-class boosters give, for each row's predicted
-    class, exactly the full model's ``pred_contribs`` (features and bias)."""
+    """The per-class boosters give, for each row's predicted class, exactly the full model's
+    ``pred_contribs`` (features and bias), by the method the model names: exact TreeSHAP, or
+    ``approx_contribs``."""
     import xgboost as xgb
 
-    from rebalancer.model.serving import class_boosters, predicted_class_contributions
+    from rebalancer.model.serving import (
+        ATTR_REASONS,
+        class_boosters,
+        predicted_class_contributions,
+    )
 
     booster = local._model.booster
+    saved = booster.attr(ATTR_REASONS)
+    assert saved == "approx"  # the training default
     matrix = feature_matrix(data.head(400), local.features)
     matrix[::7, 3] = np.nan
     full = booster.predict(
         xgb.DMatrix(matrix, missing=np.nan, feature_names=booster.feature_names),
         pred_contribs=True,
+        approx_contribs=method == "approx",
     ).reshape(len(matrix), len(ACTIONS), -1)
     assert len(class_boosters(booster)) == len(ACTIONS)
-    for predicted in (np.arange(len(matrix)) % len(ACTIONS), np.zeros(len(matrix), np.int64)):
-        got = predicted_class_contributions(matrix, booster, predicted)
-        np.testing.assert_array_equal(got, full[np.arange(len(matrix)), predicted, :])
+    booster.set_attr(**{ATTR_REASONS: method})
+    try:
+        for predicted in (np.arange(len(matrix)) % len(ACTIONS), np.zeros(len(matrix), np.int64)):
+            got = predicted_class_contributions(matrix, booster, predicted)
+            np.testing.assert_array_equal(got, full[np.arange(len(matrix)), predicted, :])
+    finally:
+        booster.set_attr(**{ATTR_REASONS: saved})
     assert class_boosters(booster)[0] is class_boosters(booster)[0]  # built once per model
+
+
+def test_the_reasons_method_is_checked(local: LocalPredictor, data: pd.DataFrame) -> None:
+    """Approximate and exact contributions differ (so the method matters), both add up to
+    the margin; an unknown method in a model and in a training config are clear errors."""
+    from rebalancer.errors import ConfigError
+    from rebalancer.model import TrainConfig
+    from rebalancer.model.serving import ATTR_REASONS, ServingError, predicted_class_contributions
+
+    booster = local._model.booster
+    matrix = feature_matrix(data.head(200), local.features)
+    predicted = np.zeros(len(matrix), np.int64)
+    approx = predicted_class_contributions(matrix, booster, predicted)
+    booster.set_attr(**{ATTR_REASONS: "exact"})
+    try:
+        exact = predicted_class_contributions(matrix, booster, predicted)
+        np.testing.assert_allclose(approx.sum(axis=1), exact.sum(axis=1), rtol=1e-4, atol=1e-4)
+        assert not np.allclose(approx, exact)
+        booster.set_attr(**{ATTR_REASONS: "shapley-ish"})
+        with pytest.raises(ServingError, match="expected approx or exact"):
+            predicted_class_contributions(matrix, booster, predicted)
+    finally:
+        booster.set_attr(**{ATTR_REASONS: "approx"})
+    with pytest.raises(ConfigError, match="reasons must be approx or exact"):
+        TrainConfig(reasons="shap")

@@ -329,6 +329,7 @@ def expected_request(job: JobSettings) -> dict[str, Any]:
             "max_depth": "4",
             "eta": "0.3",
             "nthread": "1",
+            "reasons": '"approx"',
             "sagemaker_program": '"train.py"',
             "sagemaker_submit_directory": f'"{CODE_CHANNEL_DIR}/sourcedir.tar.gz"',
             "sagemaker_region": '"us-east-1"',

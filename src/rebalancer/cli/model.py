@@ -118,6 +118,14 @@ def train(
         int, typer.Option("--embargo-days", min=0, help="Days between train and test dates.")
     ] = 10,
     threads: Annotated[int, typer.Option("--threads", min=1, help="XGBoost threads.")] = 1,
+    reasons: Annotated[
+        str,
+        typer.Option(
+            "--reasons",
+            help="Reason contributions: approx (Saabas, the cost of a prediction) or exact "
+            "(TreeSHAP, ~100x dearer).",
+        ),
+    ] = "approx",
     source: Annotated[
         str, typer.Option("--source", help="Train on one source only (simulated|import|dashboard).")
     ] = "",
@@ -157,8 +165,9 @@ def train(
     from rebalancer.usecases._model import train_model
 
     config = TrainConfig(
-        seed=seed, num_boost_round=rounds, embargo_days=embargo_days, nthread=threads
-    )
+        seed=seed, num_boost_round=rounds, embargo_days=embargo_days, nthread=threads,
+        reasons=reasons,
+    )  # fmt: skip
     if on not in ("local", "sagemaker"):
         raise typer.BadParameter(f"must be local or sagemaker, got {on!r}", param_hint="--on")
     lake = open_lake()

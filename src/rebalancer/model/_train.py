@@ -29,7 +29,14 @@ import xgboost as xgb
 from rebalancer.errors import ConfigError
 from rebalancer.model._decisions import ACTIONS, SOURCES
 from rebalancer.model._metrics import calibration, classification_report, codes
-from rebalancer.model.serving import ATTR_CLASSES, ATTR_DECISION, ATTR_PRIOR, score
+from rebalancer.model.serving import (
+    ATTR_CLASSES,
+    ATTR_DECISION,
+    ATTR_PRIOR,
+    ATTR_REASONS,
+    REASON_METHODS,
+    score,
+)
 from rebalancer.resources import schemas_dir, sql_dir
 
 if TYPE_CHECKING:
@@ -88,7 +95,9 @@ class TrainConfig:
 
     ``nthread`` defaults to 1: on a shared 2-core machine XGBoost's OpenMP threads wait on
     each other (a 27k-row fit took 15 s with 2 threads and 0.8 s with 1); raise it on a
-    dedicated host or for a million rows.
+    dedicated host or for a million rows. ``reasons`` is how the served model's reason codes
+    are computed (see :data:`rebalancer.model.serving.ATTR_REASONS`); it is saved in the
+    model, so the endpoint and the in-process predictor always agree.
     """
 
     seed: int = 7
@@ -101,8 +110,11 @@ class TrainConfig:
     max_depth: int = 8
     eta: float = 0.05
     nthread: int = 1
+    reasons: str = "approx"
 
     def __post_init__(self) -> None:
+        if self.reasons not in REASON_METHODS:
+            raise ConfigError(f"reasons must be approx or exact, got {self.reasons!r}")
         for name in ("test_households", "valid_households", "test_dates"):
             value = getattr(self, name)
             if not 0 < value < 1:
@@ -257,7 +269,11 @@ def fit(
         booster = booster[: booster.best_iteration + 1]
     prior = 1.0 / weights
     booster.set_attr(
-        **{ATTR_CLASSES: json.dumps(list(ACTIONS)), ATTR_PRIOR: json.dumps(prior.tolist())}
+        **{
+            ATTR_CLASSES: json.dumps(list(ACTIONS)),
+            ATTR_PRIOR: json.dumps(prior.tolist()),
+            ATTR_REASONS: config.reasons,
+        }
     )
     scale = decision_scale(
         booster, data[features].to_numpy(np.float64)[split.valid], y[split.valid], weights

@@ -34,6 +34,11 @@ ATTR_PRIOR = "rebalancer_prior_correction"
 #: Per-class factors on the calibrated probabilities when picking the action (chosen on the
 #: validation fold for macro-F1: rare SELL/BUY decisions are worth more than their prior).
 ATTR_DECISION = "rebalancer_decision_scale"
+#: How the reasons' contributions are computed: ``approx`` (XGBoost's ``approx_contribs``,
+#: Saabas: each split's change in the margin along the row's path, the cost of a prediction)
+#: or ``exact`` (TreeSHAP, ~100x dearer on depth-4 trees). Absent: ``exact`` (older models).
+ATTR_REASONS = "rebalancer_reasons"
+REASON_METHODS = ("approx", "exact")
 CSV = "text/csv"
 JSON = "application/json"
 
@@ -195,19 +200,30 @@ def class_boosters(model: xgb.Booster) -> list[xgb.Booster]:
     return out
 
 
+def reasons_method(model: xgb.Booster) -> str:
+    """The model's :data:`ATTR_REASONS` (``exact`` when absent); anything else is refused."""
+    method = model.attr(ATTR_REASONS) or "exact"
+    if method not in REASON_METHODS:
+        raise ServingError(f"model has {ATTR_REASONS}={method!r}: expected approx or exact")
+    return method
+
+
 def predicted_class_contributions(
     rows: np.ndarray, model: xgb.Booster, predicted: np.ndarray
 ) -> np.ndarray:
-    """Exact TreeSHAP contributions (features + bias) of each row's predicted class: each
-    class's booster scores only the rows predicted as that class."""
+    """Contributions (features + bias) of each row's predicted class, by the model's
+    :func:`reasons_method`: each class's booster scores only the rows predicted as that
+    class (both methods are per tree, so a class's trees alone give its contributions)."""
     import xgboost as xgb
 
     n_features = model.num_features()
+    approx = reasons_method(model) == "approx"
     parts = class_boosters(model)
     if not parts:  # not a multi-class gbtree: the full pass, then the predicted class
         full = model.predict(
             xgb.DMatrix(rows, missing=np.nan, feature_names=model.feature_names),
             pred_contribs=True,
+            approx_contribs=approx,
         ).reshape(len(rows), -1, n_features + 1)
         return full[np.arange(len(rows)), predicted, :].astype(np.float64)
     out = np.zeros((len(rows), n_features + 1))
@@ -215,7 +231,7 @@ def predicted_class_contributions(
         at = np.flatnonzero(predicted == k)
         if at.size:
             matrix = xgb.DMatrix(rows[at], missing=np.nan, feature_names=model.feature_names)
-            out[at] = booster.predict(matrix, pred_contribs=True)
+            out[at] = booster.predict(matrix, pred_contribs=True, approx_contribs=approx)
     return out
 
 
