@@ -65,8 +65,9 @@ else:
     if model.ready:
         # The model's view at the latest run's market time (policy.model=advise: the trades
         # are the engine's, unchanged; the API answers when one is configured).
+        run_as_of = report.run.as_of  # bound here: a lambda does not keep the narrowing
         advised = _data.attempt(
-            lambda: _whatif.ask(lake, account_id, Policy(model="advise"), report.run.as_of),
+            lambda: _whatif.ask(lake, account_id, Policy(model="advise"), run_as_of),
             "Model advice",
         )
         advice = None if advised is None else advised.advice
