@@ -167,12 +167,15 @@ def test_corrupt_model_file_is_a_model_error(sim_lake: LocalLake, registered: di
     version = registered["version"]
     key = f"models/{version}/model.tar.gz"
     good = sim_lake.blobs.get(key)
+    first = load_model(sim_lake, version).booster
+    assert load_model(sim_lake, version).booster is first  # loaded once per process
     try:
         sim_lake.blobs.put(key, pack(b'{"learner": broken'))
         with pytest.raises(ModelError, match=f"model {version}: cannot load model"):
-            load_model(sim_lake, version)
+            load_model(sim_lake, version)  # new bytes: loaded (and refused) afresh
     finally:
         sim_lake.blobs.put(key, good)  # type: ignore[arg-type]
+    assert load_model(sim_lake, version).booster is first
 
 
 def test_cli_train_and_models(sim_lake: LocalLake) -> None:

@@ -248,9 +248,18 @@ class LoadedModel:
         return list(self.metadata["features"])
 
 
+#: Boosters loaded in this process, by their archive's SHA-256 (newest last): a batch loads
+#: the model once per shard and the per-class boosters of its reasons hang off the booster,
+#: so reloading the same bytes cost seconds per shard. Keyed on the bytes, not the version,
+#: so a replaced (or corrupted) archive is loaded (and refused) afresh.
+_LOADED: dict[str, Any] = {}
+_LOADED_MAX = 4
+
+
 def load_model(lake: Lake, version: str | None = None) -> LoadedModel:
-    """Unpack ``model.tar.gz`` and load it through the inference script's ``model_fn``;
-    ModelError if the archive or model is corrupt or its features differ from the metadata."""
+    """Unpack ``model.tar.gz`` and load it through the inference script's ``model_fn``
+    (once per archive content per process); ModelError if the archive or model is corrupt
+    or its features differ from the metadata."""
     from rebalancer.model.serving import ServingError, model_fn
 
     metadata = model_metadata(lake, version)
@@ -258,12 +267,18 @@ def load_model(lake: Lake, version: str | None = None) -> LoadedModel:
     archive = blobs_of(lake).get(key)
     if archive is None:
         raise ModelError(f"model {metadata['version']}: {key} is missing")
-    with tempfile.TemporaryDirectory(prefix="model-") as tmp:
-        unpack(archive, Path(tmp))
-        try:
-            booster = model_fn(tmp)
-        except ServingError as exc:
-            raise ModelError(f"model {metadata['version']}: {exc}") from None
+    digest = hashlib.sha256(archive).hexdigest()
+    booster = _LOADED.get(digest)
+    if booster is None:
+        with tempfile.TemporaryDirectory(prefix="model-") as tmp:
+            unpack(archive, Path(tmp))
+            try:
+                booster = model_fn(tmp)
+            except ServingError as exc:
+                raise ModelError(f"model {metadata['version']}: {exc}") from None
+        _LOADED[digest] = booster
+        while len(_LOADED) > _LOADED_MAX:
+            _LOADED.pop(next(iter(_LOADED)))
     if list(booster.feature_names or []) != list(metadata["features"]):
         raise ModelError(
             f"model {metadata['version']}: the booster's features differ from metadata.json"

@@ -15,7 +15,6 @@ where a contribution row is the predicted class's per-feature contribution plus 
 
 from __future__ import annotations
 
-import copy
 import io
 import json
 import weakref
@@ -179,20 +178,33 @@ def class_boosters(model: xgb.Booster) -> list[xgb.Booster]:
         base = json.loads(params["base_score"])
         trees, info = gbm["model"]["trees"], gbm["model"]["tree_info"]
         for k in range(int(params["num_class"])):
-            part = copy.deepcopy(saved)
-            mine = [copy.deepcopy(t) for t, c in zip(trees, info, strict=True) if c == k]
-            for i, tree in enumerate(mine):
-                tree["id"] = i
-            body = part["learner"]["gradient_booster"]["model"]
-            body.update(trees=mine, tree_info=[0] * len(mine))
-            body["iteration_indptr"] = list(range(len(mine) + 1))
-            body["gbtree_model_param"]["num_trees"] = str(len(mine))
-            part["learner"]["learner_model_param"].update(
-                num_class="0", base_score=repr(float(base[k] if isinstance(base, list) else base))
+            # shallow copies down the path that changes (the trees are only re-numbered)
+            own = (t for t, c in zip(trees, info, strict=True) if c == k)
+            mine = [dict(t, id=i) for i, t in enumerate(own)]
+            body = dict(
+                gbm["model"],
+                trees=mine,
+                tree_info=[0] * len(mine),
+                iteration_indptr=list(range(len(mine) + 1)),
+                gbtree_model_param=dict(
+                    gbm["model"]["gbtree_model_param"], num_trees=str(len(mine))
+                ),
             )
-            part["learner"]["objective"] = {
-                "name": "reg:squarederror", "reg_loss_param": {"scale_pos_weight": "1"}
-            }  # fmt: skip
+            part = dict(
+                saved,
+                learner=dict(
+                    learner,
+                    learner_model_param=dict(
+                        params,
+                        num_class="0",
+                        base_score=repr(float(base[k] if isinstance(base, list) else base)),
+                    ),
+                    gradient_booster=dict(gbm, model=body),
+                    objective={
+                        "name": "reg:squarederror", "reg_loss_param": {"scale_pos_weight": "1"}
+                    },
+                ),
+            )  # fmt: skip
             booster = xgb.Booster()
             booster.load_model(bytearray(json.dumps(part).encode()))
             out.append(booster)
