@@ -125,6 +125,18 @@ def _shards(r: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _model_gate(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for x in r["results"]:
+        off, gate = x["off"], x["gate"]
+        how = "approx" if x.get("approx_contribs") else "the model's"
+        rows.append(("model gate", f"recommend --all model=gate, {off['accounts']:,} accounts "
+                     f"({how} reasons, traded sleeves)", _s(gate["seconds"]),
+                     f"model=off {_s(off['seconds'])}",
+                     f"{gate['seconds'] / off['seconds']:.2f}x the off run (target 1.5x)"))  # fmt: skip
+    return rows
+
+
 def _backtest(r: dict[str, Any]) -> list[Row]:
     s, up, diff = r["seconds"], r["speedup_vs_bt"], r["max_rel_diff_vs_bt"]
     rows: list[Row] = [
@@ -152,6 +164,9 @@ RENDER: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "train": _train,
     "shards": _shards,
     "shards_1m": _shards,
+    "shards_10m": _shards,
+    "model_gate_20k": _model_gate,
+    "model_gate_100k": _model_gate,
     "backtest": _backtest,
 }
 

@@ -1,0 +1,37 @@
+"""``benchmarks/report.py`` renders the README's table from the committed result files: each
+result file is a row with its figures, a missing file says so, a malformed one names the
+missing key, and the machine lines name the files measured on each machine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.report import RENDER, render
+
+MACHINE = {"python": "3.11.7", "cpus": 2, "platform": "Linux-test"}
+
+
+def _write(directory: Path, name: str, payload: dict) -> None:
+    (directory / f"{name}.json").write_text(json.dumps({"machine": MACHINE, **payload}))
+
+
+def test_rows_missing_and_malformed_results(tmp_path: Path) -> None:
+    run = {"seconds": 6.0, "accounts": 20_000}
+    _write(tmp_path, "model_gate_20k", {"results": [
+        {"off": run, "gate": {**run, "seconds": 15.0}, "approx_contribs": False}
+    ]})  # fmt: skip
+    _write(tmp_path, "shards_1m", {"results": [{"accounts": 1_000_000}]})  # no "shards"
+    table = render(tmp_path)
+    lines = table.splitlines()
+    gate = next(line for line in lines if line.startswith("| model gate |"))
+    assert "20,000 accounts" in gate and "15.00 s" in gate and "model=off 6.00 s" in gate
+    assert "2.50x the off run (target 1.5x)" in gate
+    assert "| shards_1m | results/shards_1m.json lacks" in table
+    assert "| lake_query | not run (no results/lake_query.json) |" in table
+    # every renderer has a row, in the README's order
+    named = [line.split("|")[1].strip() for line in lines if line.startswith("| ")][1:]
+    assert len(named) >= len(RENDER)
+    assert table.rstrip().endswith(
+        "- Python 3.11.7, 2 CPU(s), Linux-test: shards_1m, model_gate_20k"
+    )
