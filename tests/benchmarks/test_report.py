@@ -22,16 +22,26 @@ def test_rows_missing_and_malformed_results(tmp_path: Path) -> None:
         {"off": run, "gate": {**run, "seconds": 15.0}, "approx_contribs": False}
     ]})  # fmt: skip
     _write(tmp_path, "shards_1m", {"results": [{"accounts": 1_000_000}]})  # no "shards"
+    _write(tmp_path, "shards_10m", {"results": [
+        {"accounts": 10_000_000, "shards": 1000, "generate_seconds": 3600.0,
+         "generate_peak_mib": 1170.4, "sharded": None, "whole": None,
+         "single": {"calls": 20, "p50_ms": 206.8, "p99_ms": 258.8}}
+    ]})  # fmt: skip
     table = render(tmp_path)
     lines = table.splitlines()
     gate = next(line for line in lines if line.startswith("| model gate |"))
     assert "20,000 accounts" in gate and "15.00 s" in gate and "model=off 6.00 s" in gate
     assert "2.50x the off run (target 1.5x)" in gate
     assert "| shards_1m | results/shards_1m.json lacks" in table
+    assert (
+        "| shards (generate) | 10,000,000 accounts, 1000 shards | 3,600.00 s, peak 1,170 MiB |"
+        in table
+    )
+    assert "| shards (one account) | 20 calls at 10,000,000 | p50 207 ms, p99 259 ms |" in table
     assert "| lake_query | not run (no results/lake_query.json) |" in table
     # every renderer has a row, in the README's order
     named = [line.split("|")[1].strip() for line in lines if line.startswith("| ")][1:]
     assert len(named) >= len(RENDER)
     assert table.rstrip().endswith(
-        "- Python 3.11.7, 2 CPU(s), Linux-test: shards_1m, model_gate_20k"
+        "- Python 3.11.7, 2 CPU(s), Linux-test: shards_1m, shards_10m, model_gate_20k"
     )
