@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,24 +199,33 @@ def parquet_bytes(rows: pa.Table) -> bytes:
 
 
 def _read_object(
-    blobs: BlobStore, key: str, table: str, filters: list[tuple[str, str, object]] | None = None
+    blobs: BlobStore,
+    key: str,
+    table: str,
+    filters: list[tuple[str, str, object]] | None = None,
+    *,
+    cache: bool = True,
 ) -> pd.DataFrame:
     """One object read (one GET on S3), only the row groups whose Parquet statistics can hold
     the ``filters`` rows, then those rows exactly: what ``pq.read_table(filters=...)`` gives.
 
-    The object's footer is parsed once per process (:func:`_footer`); a local object is read
-    in place (only the chosen row groups' bytes), an S3 object whole (its one GET).
+    The object's footer is parsed once per process (:func:`_footer`) unless ``cache`` is off
+    (a batch reads each shard once); a local object is read in place (only the chosen row
+    groups' bytes), an S3 object whole (its one GET).
     """
-    return _read_rows(blobs, key, get_schema(table).arrow_schema(), filters).to_pandas()
+    rows = _read_rows(blobs, key, get_schema(table).arrow_schema(), filters, cache=cache)
+    return rows.to_pandas()
 
 
 #: Columns a shard read filters on (their row-group statistics are kept; a filter on another
 #: column reads every row group and filters rows).
 _FILTER_COLUMNS = frozenset({"account_id", "household_id"})
-#: Parsed footers of shard objects, by URI: ``(validator, footer)`` (see :func:`_footer`).
-_footers: dict[str, tuple[object, _Footer]] = {}
-#: Footers kept per process (a 10M book has 6 x 1,000 shard objects; a footer is ~100 KB).
-MAX_FOOTERS = 2_048
+#: Parsed footers of shard objects, by URI, least recently used first: ``(validator, footer)``
+#: (see :func:`_footer`). Only the single-household path fills it; a batch reads each shard once.
+_footers: OrderedDict[str, tuple[object, _Footer]] = OrderedDict()
+#: Footers kept per process (a 10M book has 7 x 1,000 shard objects; a parsed footer of a
+#: 10k-account shard is a few hundred KB), the least recently used dropped first.
+MAX_FOOTERS = 512
 
 
 @dataclass(frozen=True)
@@ -269,9 +279,11 @@ def _tail(data: bytes) -> bytes:
     return data[-(size + 8) :]
 
 
-def _footer(blobs: BlobStore, key: str) -> tuple[str | pa.BufferReader, _Footer]:
+def _footer(
+    blobs: BlobStore, key: str, *, cache: bool = True
+) -> tuple[str | pa.BufferReader, _Footer]:
     """``(source, footer)`` of one object (a local path, or the fetched bytes), its footer
-    parsed once per process.
+    parsed once per process (kept in :data:`_footers` when ``cache``).
 
     A local file is keyed by its (inode, size, mtime); an S3 object is fetched whole (its one
     GET, as before) and its cached footer reused only when the fetched bytes end in the same
@@ -294,13 +306,15 @@ def _footer(blobs: BlobStore, key: str) -> tuple[str | pa.BufferReader, _Footer]
         validator = tail
     hit = _footers.get(uri)
     if hit is not None and hit[0] == validator:
+        _footers.move_to_end(uri)
         return source, hit[1]
     footer = _Footer.parse(pq.read_metadata(source), tail)
     if isinstance(source, pa.BufferReader):
         source.seek(0)
-    if len(_footers) >= MAX_FOOTERS:
-        _footers.clear()
-    _footers[uri] = (validator, footer)
+    if cache:
+        _footers[uri] = (validator, footer)
+        while len(_footers) > MAX_FOOTERS:
+            _footers.popitem(last=False)
     return source, footer
 
 
@@ -310,11 +324,13 @@ def _read_rows(
     schema: pa.Schema | None,
     filters: list[tuple[str, str, object]] | None = None,
     columns: list[str] | None = None,
+    *,
+    cache: bool = True,
 ) -> pa.Table:
     """The rows of one object that pass ``filters`` (``=`` / ``in`` on columns) as ``schema``
     (``None``: the object's own); row groups are skipped by statistics and the rest filtered
     row by row: exactly the rows and order ``pq.read_table(filters=...)`` gives."""
-    source, footer = _footer(blobs, key)
+    source, footer = _footer(blobs, key, cache=cache)
     schema = footer.schema if schema is None else schema
     if not footer.schema.equals(schema) or any(op not in ("=", "in") for _, op, _ in filters or []):
         # another layout (an older object): the dataset reader reconciles it
@@ -361,7 +377,7 @@ def read_shard(lake: Lake, shard: int, manifest: BookManifest | None = None) -> 
             raise ConfigError(f"shard must be between 0 and {book.shards - 1}, got {shard}")
         blobs: BlobStore = lake.blobs  # type: ignore[attr-defined]
         frames = {
-            t: _read_object(blobs, shard_key(book.version, t, shard), t)
+            t: _read_object(blobs, shard_key(book.version, t, shard), t, cache=False)
             for t in ENGINE_SHARD_TABLES
         }
         return BookTables.from_typed_frames(
