@@ -157,6 +157,50 @@ def test_an_interrupted_run_is_invisible_and_a_rerun_completes_it(
     assert not lake.blobs.list_keys(f"{RUNS_PREFIX}/")
 
 
+def test_a_final_step_failing_mid_stream_leaves_no_run_and_a_rerun_completes_it(
+    priced: tuple[Path, list[BookChunk]],
+    reference: RunResult,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The run's object is streamed a shard at a time; if the final step dies after some
+    shards were written, no object (not even a hidden temp file) is left, the staging stays,
+    and the next run finishes with each trade once."""
+    import pyarrow.parquet as pq
+
+    lake = _lake(priced, tmp_path / "lake", SHARDS)
+    first = run_recommendations(lake, write=False)
+    from rebalancer.lake._manifest import read_manifest
+
+    manifest = read_manifest(lake.blobs)
+    assert manifest is not None
+    ctx = RunContext(manifest, _prices(lake, first), first.as_of, Policy(), None)
+    for shard in range(SHARDS):
+        stage_shard(lake, ctx, shard)
+    written: list[int] = []
+    real = pq.ParquetWriter.write_table
+
+    def dies_on_the_third(self: pq.ParquetWriter, table: object, *a: object, **k: object) -> None:
+        if len(written) == 2:
+            raise OSError("disk full")
+        written.append(1)
+        real(self, table, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", dies_on_the_third)
+    with pytest.raises(OSError, match="disk full"):
+        finish_run(lake, ctx)
+    monkeypatch.undo()
+    assert written == [1, 1]
+    assert not lake.list_objects("recommendations")
+    assert not [p for p in (Path(lake.root) / "recommendations").rglob("*") if p.is_file()]
+    assert len(lake.blobs.list_keys(f"{RUNS_PREFIX}/{ctx.key}/")) == 4 * SHARDS
+    run = run_recommendations(lake)
+    _assert_same_run(run, reference)
+    stored = lake.read("recommendations")
+    assert len(stored) == len(reference.rows)
+    assert not stored.duplicated(KEY).any()
+
+
 def _prices(lake: LocalLake, run: RunResult) -> pd.Series:
     from rebalancer.usecases import load_prices
 

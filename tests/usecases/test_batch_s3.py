@@ -4,6 +4,7 @@ sharded batch runs on S3 too."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,47 @@ def test_a_single_account_run_on_s3_runs_no_query(
     want = run_recommendations(local, account_id=account, write=False)
     assert run.run_id == want.run_id and run.as_of == want.as_of
     assert _canon(run.rows) == _canon(want.rows)
+
+
+def test_a_sharded_batch_on_s3_streams_its_run_object_in_parts(
+    s3: tuple[AwsLake, _Calls],
+    chunks: list[BookChunk],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch's steps on S3 (each shard staged, then the final step): the run's one object
+    goes up as a multipart upload, a part at a time (parts shrunk here so 800 accounts make
+    several), completed once, the staging deleted; the same rows and run id as the local run.
+    (The prices come from the local lake: under moto the default as-of and prices, Athena
+    queries, do not run.)"""
+    import moto.s3.models
+
+    from rebalancer.engine import Policy
+    from rebalancer.lake import _manifest
+    from rebalancer.usecases import load_prices, run_recommendations
+    from rebalancer.usecases._batch import RunContext, finish_run, stage_shard
+
+    lake, calls = s3
+    monkeypatch.setattr(moto.s3.models, "S3_UPLOAD_PART_MIN_SIZE", 256)
+    monkeypatch.setattr(_manifest, "S3_PART_BYTES", 8 * 1024)
+    bars = _daily_bars(make_panel())
+    local = LocalLake(tmp_path / "lake")
+    write_book(local, iter(chunks), shards=SHARDS)
+    local.write("market_prices", bars, name="daily")
+    want = run_recommendations(local)
+
+    manifest = read_manifest(lake.blobs)
+    assert manifest is not None
+    ctx = RunContext(manifest, load_prices(local, want.as_of), want.as_of, Policy(), None)
+    for shard in range(SHARDS):
+        stage_shard(lake, ctx, shard)
+    calls.seen.clear()
+    run = finish_run(lake, ctx, collect=False)
+    parts = [k for op, k in calls.seen if op == "UploadPart"]
+    assert [op for op, _ in calls.seen].count("CompleteMultipartUpload") == 1
+    assert len(parts) > 2 and {k.rsplit("/", 1)[-1] for k in parts} == {f"run-{run.run_id}.parquet"}
+    assert "PutObject" not in [op for op, _ in calls.seen]
+    assert not lake.blobs.list_keys("_runs/")
+    assert run.run_id == want.run_id
+    stored = pd.read_parquet(io.BytesIO(lake.blobs.get(parts[0].removeprefix("lake/")) or b""))
+    assert _canon(stored) == _canon(local.read("recommendations").drop(columns=["dt"]))

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -30,7 +31,7 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 from rebalancer.errors import ConflictError, QueryError
 
@@ -131,6 +132,12 @@ class BlobStore(Protocol):
         """Create or replace the object atomically (readers see old or new bytes)."""
         ...
 
+    def open_write(self, key: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A stream whose bytes become the object, atomically as :meth:`put`, when the
+        ``with`` block exits cleanly, and nothing if it raises: an object too big to hold
+        in memory (a run's trades) is written a part at a time."""
+        ...
+
     def list_keys(self, prefix: str) -> list[str]:
         """Lake-relative keys under ``prefix`` (recursive, sorted, temp files excluded)."""
         ...
@@ -206,6 +213,21 @@ class LocalBlobs:
         tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
         try:
             tmp.write_bytes(data)
+            tmp.replace(path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+
+    @contextlib.contextmanager
+    def open_write(self, key: str) -> Iterator[BinaryIO]:
+        """A hidden temp file beside the object, renamed over it on success."""
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        try:
+            with tmp.open("wb") as stream:
+                yield stream
             tmp.replace(path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -318,6 +340,19 @@ class S3Blobs:
             Bucket=self._bucket, Key=self._prefix + key, Body=data, **self._put_kwargs, **extra
         )
 
+    @contextlib.contextmanager
+    def open_write(self, key: str) -> Iterator[BinaryIO]:
+        """A multipart upload, :data:`S3_PART_BYTES` a part (one PUT if it stays smaller),
+        completed on success and aborted on failure: the object appears whole or not at all,
+        and memory holds one part."""
+        upload = _S3Upload(self._s3(), self._bucket, self._prefix + key, self._put_kwargs)
+        try:
+            yield upload  # type: ignore[misc]
+            upload.finish()
+        except BaseException:
+            upload.abort()
+            raise
+
     def list_keys(self, prefix: str) -> list[str]:
         pages = self._s3().get_paginator("list_objects_v2")
         keys: list[str] = []
@@ -394,6 +429,79 @@ class _S3Lock:
 
 
 _MISSING = {"NoSuchKey", "404", "NotFound"}
+#: Bytes per part of a streamed S3 upload (S3 wants at least 5 MiB for every part but the
+#: last, and at most 10,000 parts: 64 MiB parts hold a 640 GB object).
+S3_PART_BYTES = 64 * 2**20
+
+
+class _S3Upload(io.RawIOBase):
+    """A write-only stream into one S3 object: buffered parts of a multipart upload, started
+    only when the first part is full (a small object is one ``put_object``)."""
+
+    def __init__(self, s3: Any, bucket: str, key: str, put_kwargs: dict[str, str]) -> None:
+        super().__init__()
+        self._s3, self._bucket, self._key, self._kwargs = s3, bucket, key, put_kwargs
+        self._buffer = bytearray()
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._written = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._written
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data).cast("B")
+        self._buffer += view
+        self._written += len(view)
+        while len(self._buffer) >= S3_PART_BYTES:
+            self._send(bytes(self._buffer[:S3_PART_BYTES]))
+            del self._buffer[:S3_PART_BYTES]
+        return len(view)
+
+    def _send(self, part: bytes) -> None:
+        if self._upload_id is None:
+            started = self._s3.create_multipart_upload(
+                Bucket=self._bucket, Key=self._key, **self._kwargs
+            )
+            self._upload_id = str(started["UploadId"])
+        number = len(self._parts) + 1
+        sent = self._s3.upload_part(
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=part,
+        )
+        self._parts.append({"ETag": sent["ETag"], "PartNumber": number})
+
+    def finish(self) -> None:
+        """Make the object: the last part and the completion (or the one PUT)."""
+        if self._upload_id is None:
+            self._s3.put_object(
+                Bucket=self._bucket, Key=self._key, Body=bytes(self._buffer), **self._kwargs
+            )
+        else:
+            if self._buffer:
+                self._send(bytes(self._buffer))
+            self._s3.complete_multipart_upload(
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MultipartUpload={"Parts": self._parts},
+            )
+        self._buffer = bytearray()
+
+    def abort(self) -> None:
+        """Drop what was sent: an unfinished upload is not an object."""
+        self._buffer = bytearray()
+        if self._upload_id is not None:
+            with contextlib.suppress(Exception):
+                self._s3.abort_multipart_upload(
+                    Bucket=self._bucket, Key=self._key, UploadId=self._upload_id
+                )
 
 
 def _s3_code(exc: BaseException) -> str:

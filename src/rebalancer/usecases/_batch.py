@@ -16,13 +16,15 @@ per shard, a final step):
    the staged trades, one row group per shard, into the run's one table object
    ``recommendations/dt=D/run-<run_id>.parquet`` and deletes the staging.
 
-That object is written last and whole (temp file + rename locally, one PUT on S3), so a reader
-of ``recommendations`` (SQL views, Athena, ``Lake.read``) sees a run complete or not at all; a
+That object is written last and whole (a temp file renamed locally, a multipart upload completed
+on S3; streamed a shard at a time, so memory holds one shard's trades), so a reader of
+``recommendations`` (SQL views, Athena, ``Lake.read``) sees a run complete or not at all; a
 killed run leaves only its staging, which no table reads, and re-running finishes it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -49,9 +51,9 @@ from rebalancer.book._shards import (
 from rebalancer.book._tables import BookTables
 from rebalancer.engine import CHUNK_SIZE, ENGINE_VERSION, Policy, Recommendation, recommend_book
 from rebalancer.errors import ConfigError, ConflictError, InvalidAccountError
-from rebalancer.lake import Lake, get_schema
+from rebalancer.lake import Lake, TableSchema, get_schema
 from rebalancer.lake._base import split_by_partition
-from rebalancer.lake._manifest import BlobStore, BookManifest, LocalBlobs
+from rebalancer.lake._manifest import BlobStore, BookManifest
 from rebalancer.usecases._advice import (
     action_counts,
     advise,
@@ -333,41 +335,32 @@ def finish_run(
             parts[name][1] = (parts[name][1] + int(total)) % 2**64
     run_id = run_id_from_parts(parts, ctx.prices, ctx.as_of, ctx.policy, "all", ctx.model_version)
     schema = get_schema("recommendations")
-    arrow_schema = schema.arrow_schema()
-    sink = pa.BufferOutputStream()
-    writer: pq.ParquetWriter | None = None
-    dt: str | None = None
     collected: list[pd.DataFrame] = []
     accounts: list[pd.DataFrame] = []
     rejected: list[pd.DataFrame] = []
-    for shard in range(ctx.manifest.shards):
-        prefix = _stage_prefix(ctx.key, shard)
-        trades = _read_parquet(blobs, f"{prefix}trades.parquet")
-        trades = trades.set_column(
-            trades.schema.get_field_index("run_id"),
-            "run_id",
-            pa.array([run_id] * trades.num_rows, type=pa.string()),
-        ).cast(arrow_schema)
-        rejected.append(_read_parquet(blobs, f"{prefix}rejected.parquet").to_pandas())
-        if collect:
-            accounts.append(_read_parquet(blobs, f"{prefix}accounts.parquet").to_pandas())
-            collected.append(trades.to_pandas())
-        if trades.num_rows == 0:
-            continue
-        if dt is None:
-            dt = split_by_partition(schema, trades)[0][0]
-        if writer is None:
-            writer = pq.ParquetWriter(sink, arrow_schema, compression="zstd")
-        writer.write_table(trades)
+    dt = _run_partition(blobs, ctx, schema) if parts["trades"][0] else None
     keys: list[str] = []
-    if writer is not None:
-        writer.close()
-        if write:
-            key = f"{schema.name}/dt={dt}/run-{run_id}.parquet"
-            body = sink.getvalue()  # the run's object: hundreds of MiB at a million accounts
-            # A file takes Arrow's buffer as it is; a copy as bytes only for other stores.
-            blobs.put(key, body if isinstance(blobs, LocalBlobs) else body.to_pybytes())
-            keys.append(blobs.uri(key))
+    key = f"{schema.name}/dt={dt}/run-{run_id}.parquet"
+    with contextlib.ExitStack() as stack:
+        writer: pq.ParquetWriter | None = None
+        if write and dt is not None:
+            stream = stack.enter_context(blobs.open_write(key))
+            writer = stack.enter_context(
+                pq.ParquetWriter(stream, schema.arrow_schema(), compression="zstd")
+            )
+        for shard in range(ctx.manifest.shards):
+            prefix = _stage_prefix(ctx.key, shard)
+            rejected.append(_read_parquet(blobs, f"{prefix}rejected.parquet").to_pandas())
+            if writer is None and not collect:
+                continue
+            trades = _run_trades(blobs, prefix, run_id, schema.arrow_schema())
+            if collect:
+                accounts.append(_read_parquet(blobs, f"{prefix}accounts.parquet").to_pandas())
+                collected.append(trades.to_pandas())
+            if writer is not None and trades.num_rows:
+                writer.write_table(trades)
+    if write and dt is not None:
+        keys.append(blobs.uri(key))
     blobs.delete(blobs.list_keys(f"{RUNS_PREFIX}/{ctx.key}/"))
     totals: dict[str, float | int] = {
         "accounts": parts["accounts"][0],
@@ -386,6 +379,24 @@ def finish_run(
         totals=totals,
         model_counts=_sum_counts(m.get("model", {}) for m in markers),
     )
+
+
+def _run_trades(blobs: BlobStore, prefix: str, run_id: str, schema: pa.Schema) -> pa.Table:
+    """One shard's staged trades as the run stores them: its ``run_id``, the table's schema."""
+    trades = _read_parquet(blobs, f"{prefix}trades.parquet")
+    at = trades.schema.get_field_index("run_id")
+    ids = pa.array([run_id] * trades.num_rows, type=pa.string())
+    return trades.set_column(at, "run_id", ids).cast(schema)
+
+
+def _run_partition(blobs: BlobStore, ctx: RunContext, schema: TableSchema) -> str:
+    """The ``dt`` partition of the run's object: that of the first shard with trades (every
+    trade of a run has the run's as-of)."""
+    for shard in range(ctx.manifest.shards):
+        trades = _read_parquet(blobs, f"{_stage_prefix(ctx.key, shard)}trades.parquet")
+        if trades.num_rows:
+            return str(split_by_partition(schema, trades.slice(0, 1))[0][0])
+    raise ConflictError(f"run {ctx.key}: its markers count trades but no shard staged any")
 
 
 def _sum_counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
