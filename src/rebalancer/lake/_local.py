@@ -7,6 +7,7 @@ import os
 import re
 import threading
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -187,20 +188,7 @@ class LocalLake(LakeBase):
     # ------------------------------------------------------------------ SQL
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            import duckdb  # here, not at import: the Lambdas (AwsLake) ship without DuckDB
-
-            con = duckdb.connect(":memory:")
-            con.execute("SET TimeZone = 'UTC'")
-            con.execute("SET integer_division = true")  # 7/2 is 3, -7/2 is -3: Trino's rule
-            con.execute("SET enable_progress_bar = false")  # it would print into query output
-            # Read the lake and nothing else (DuckDB adds its temp directory itself), then
-            # lock the configuration so no query can undo it. Views are DDL, not settings:
-            # they are still (re)created after the lock.
-            con.execute(f"SET allowed_directories = [{sql_literal(str(self._root) + os.sep)}]")
-            con.execute("SET enable_external_access = false")
-            con.execute("SET autoinstall_known_extensions = false")
-            con.execute("SET lock_configuration = true")
-            self._con = con
+            self._con = sandboxed_duckdb(str(self._root) + os.sep)
         return self._con
 
     def _table_view_sql(self, schema: TableSchema, keys: list[str] | None = None) -> str:
@@ -350,6 +338,41 @@ class _Deadline:
         if self._timer is not None:
             self._timer.cancel()
             self._timer.join()  # no thread left holding the connection at interpreter exit
+
+
+def sandboxed_duckdb(directory: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with Athena's semantics that reads ``directory`` and nothing else
+    (``None``: no file at all, only tables registered on it), its configuration locked."""
+    import duckdb  # here, not at import: the Lambdas (AwsLake) ship without DuckDB
+
+    con = duckdb.connect(":memory:")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET integer_division = true")  # 7/2 is 3, -7/2 is -3: Trino's rule
+    con.execute("SET enable_progress_bar = false")  # it would print into query output
+    # Read the lake and nothing else (DuckDB adds its temp directory itself), then lock the
+    # configuration so no query can undo it. Views and registered tables are not settings:
+    # they are still (re)created after the lock.
+    if directory is not None:
+        con.execute(f"SET allowed_directories = [{sql_literal(directory)}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET python_enable_replacements = false")  # no Python variable as a table
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def query_tables(tables: Mapping[str, pa.Table], duck_sql: str) -> pd.DataFrame:
+    """Run DuckDB SQL (already transpiled and checked) over in-memory ``tables``, each
+    registered under its lake table name, in a :func:`sandboxed_duckdb` that reads no file."""
+    con = sandboxed_duckdb()
+    try:
+        for name, rows in tables.items():
+            con.register(name, rows)
+        return con.execute(duck_sql).df()
+    except _duckdb().Error as exc:
+        raise QueryError(_describe_duckdb_error(exc)) from None
+    finally:
+        con.close()
 
 
 def _parquet_readable(key: str) -> bool:

@@ -2,14 +2,15 @@
 
 Training, batch scoring and one-household scoring all run the same Athena SQL through
 :meth:`Lake.query`, so the same text runs on Athena and on the embedded engine and there is no
-second feature implementation in Python. A book that is not the lake's (a simulated date, a
-posted portfolio) is written to a scratch :class:`LocalLake` and the same SQL runs there.
+second feature implementation in Python. A book that is not the lake's (a batch shard, a
+simulated date, a posted portfolio) is already in memory: the same SQL runs over its frames,
+registered as the lake's tables (:class:`FrameTables`), with no file written or read.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
 from functools import cache
@@ -17,10 +18,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from rebalancer.book._tables import BookTables
 from rebalancer.errors import ConfigError
-from rebalancer.lake import Lake, LocalLake
+from rebalancer.lake import (
+    Lake,
+    LocalLake,
+    athena_to_duckdb,
+    bind_params,
+    get_schema,
+    partition_values,
+)
 from rebalancer.resources import sql_dir
 
 #: Identifying columns of a feature row (not features).
@@ -54,8 +63,35 @@ def feature_params(
     }
 
 
+class FrameTables:
+    """Athena SQL over in-memory tables: each registered under its lake table name in a
+    sandboxed DuckDB that reads no file (:func:`rebalancer.lake._local.query_tables`), after
+    the same transpilation and read-only check as :meth:`Lake.query`. Frames are validated
+    against the tables' schemas first, so every column has the type the lake stores and the
+    query gives what it gives on a lake holding the same rows."""
+
+    def __init__(self, frames: Mapping[str, pd.DataFrame]) -> None:
+        self._tables = {name: _lake_rows(name, frame) for name, frame in frames.items()}
+
+    def query(self, sql: str, params: Mapping[str, object] | None = None) -> pd.DataFrame:
+        """Run an Athena query (``:name`` placeholders bound from ``params``)."""
+        from rebalancer.lake._local import query_tables
+
+        return query_tables(self._tables, athena_to_duckdb(bind_params(sql, params)))
+
+
+def _lake_rows(name: str, frame: pd.DataFrame) -> pa.Table:
+    """``frame`` as the lake stores and reads it: the schema's Arrow types, plus the ``dt``
+    partition column (a string, as the lake's views give it) for a partitioned table."""
+    schema = get_schema(name)
+    rows = schema.validate(frame)
+    if schema.partitioned:
+        rows = rows.append_column("dt", pa.array(partition_values(schema, rows), pa.string()))
+    return rows
+
+
 def holding_features(
-    lake: Lake,
+    lake: Lake | FrameTables,
     as_of: pd.Timestamp,
     *,
     household: str | None = None,
@@ -155,9 +191,10 @@ def book_features(
     *,
     min_trade_value: float = 10.0,
 ) -> pd.DataFrame:
-    """Features of a book that is not in the lake (written to a scratch lake first)."""
-    with scratch_lake(bars) as scratch:
-        return scratch.features(book, as_of, min_trade_value=min_trade_value)
+    """Features of a book that is not in the lake: the same SQL over its frames and ``bars``
+    (``market_prices`` rows) in memory (:class:`FrameTables`)."""
+    tables = FrameTables({**book.frames(), "market_prices": bars})
+    return holding_features(tables, as_of, min_trade_value=min_trade_value)
 
 
 def features_for_decisions(lake: Lake, decisions: pd.DataFrame) -> pd.DataFrame:
