@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from rebalancer.engine._arrays import BookArrays
 from rebalancer.engine._drift import padded_width
 from rebalancer.engine._policy import Policy
+from rebalancer.engine._small_book import small_book
 from rebalancer.engine._tax import LotArrays
 from rebalancer.engine._washsale import wash_sale_blocks
 
@@ -157,6 +158,32 @@ def build_book(
     policy = policy or Policy()
     as_of_ts = _naive_utc(as_of)
     px = _price_series(prices)
+    # A household with nothing to reject: laid out without pandas (the same arrays).
+    lean = small_book(
+        accounts, model_portfolios, holdings, px, as_of=as_of_ts, securities=securities,
+        tax_lots=tax_lots, restrictions=restrictions, transactions=transactions, policy=policy,
+    )  # fmt: skip
+    if lean is not None:
+        return Book(arrays=lean, rejected=_NONE_REJECTED.copy())
+    return _build_full(
+        accounts, model_portfolios, holdings, px, as_of_ts, securities, tax_lots, restrictions,
+        transactions, policy,
+    )  # fmt: skip
+
+
+def _build_full(
+    accounts: pd.DataFrame,
+    model_portfolios: pd.DataFrame,
+    holdings: pd.DataFrame,
+    px: pd.Series,
+    as_of_ts: pd.Timestamp,
+    securities: pd.DataFrame | None,
+    tax_lots: pd.DataFrame | None,
+    restrictions: pd.DataFrame | None,
+    transactions: pd.DataFrame | None,
+    policy: Policy,
+) -> Book:
+    """:func:`build_book` in pandas: every check, every rejection reason, any book size."""
     acc, acc_type, rejected = _check_accounts(accounts)
     known_symbols, crypto = _symbol_sets(securities)
     mp, model_id, model_rejects = _check_models(model_portfolios, acc, known_symbols)
@@ -192,6 +219,10 @@ def build_book(
         policy,
     )
     return Book(arrays=arrays, rejected=rej[["account_id", "reason"]].astype(str))
+
+
+#: The rejections of a book with none, as :func:`_build_full` frames them.
+_NONE_REJECTED = pd.DataFrame(columns=["account_id", "reason"]).astype(str)
 
 
 def _naive_utc(as_of: pd.Timestamp | str) -> pd.Timestamp:
