@@ -31,6 +31,9 @@ POLICY_PANEL = "Policy (rebalancer.engine.Policy; flags override --policy-file)"
 #: Short names kept from before the flags were generated (documented in the README).
 ALIASES: dict[str, tuple[str, ...]] = {"fee_per_trade": ("--fee",)}
 
+#: Most shard worker processes a run may start (each holds one shard, ~0.5 GiB at 10k accounts).
+MAX_WORKERS = 64
+
 #: Spellings that turn an optional knob off (``--max-total-drift none``).
 NONE_WORDS = frozenset({"none", "null", "off"})
 
@@ -173,6 +176,16 @@ def recommend(
             dir_okay=False,
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Processes that stage the shards of a sharded local book (--all only; "
+            "default: one per core, at most 2, for 50,000 accounts or more). The run is the "
+            "same for any number.",
+            show_default=False,
+        ),
+    ] = None,
     strict: Annotated[bool, typer.Option(help="Fail if any account is invalid.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Do not write.")] = False,
     **policy_flags: Any,
@@ -183,13 +196,17 @@ def recommend(
 
     if all_accounts == (account is not None):
         raise ConfigError("give exactly one of --all or --account ID")
+    if workers is not None and (workers < 1 or workers > MAX_WORKERS):
+        raise ConfigError(f"--workers must be between 1 and {MAX_WORKERS}, got {workers}")
+    if workers is not None and account is not None:
+        raise ConfigError("--workers applies to --all only (one account is one household)")
     policy = build_policy(policy_file, policy_flags)
     tune_allocator()  # the batch's large temporaries reuse heap pages (engine/_allocator.py)
     with err_console.status("recommending..."):
         # A stored batch keeps only its totals: memory follows the shard, not the book.
         result = run_recommendations(
             open_lake(), as_of=as_of, account_id=account, policy=policy, write=not dry_run,
-            strict=strict, collect=account is not None or dry_run,
+            strict=strict, collect=account is not None or dry_run, workers=workers,
         )  # fmt: skip
     s = result.summary()
     console.print(
@@ -236,15 +253,16 @@ def print_advice(result: RunResult, policy: Policy, account: str | None) -> None
 
 
 def _signature() -> inspect.Signature:
-    """recommend's own options, then the generated policy flags (``--strict``, ``--dry-run``
-    stay last, as before)."""
+    """recommend's own options, then the generated policy flags (``--workers``, ``--strict``,
+    ``--dry-run`` last)."""
     own = [
         p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
         for p in inspect.signature(recommend, eval_str=True).parameters.values()
         if p.kind is not inspect.Parameter.VAR_KEYWORD
     ]
-    head = [p for p in own if p.name not in ("strict", "dry_run")]
-    tail = [p for p in own if p.name in ("strict", "dry_run")]
+    last = ("workers", "strict", "dry_run")
+    head = [p for p in own if p.name not in last]
+    tail = [p for p in own if p.name in last]
     return inspect.Signature([*head, *policy_parameters(), *tail])
 
 
