@@ -18,6 +18,7 @@ import json
 import platform
 import tarfile
 import tempfile
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -254,6 +255,9 @@ class LoadedModel:
 #: so a replaced (or corrupted) archive is loaded (and refused) afresh.
 _LOADED: dict[str, Any] = {}
 _LOADED_MAX = 4
+#: Guards :data:`_LOADED`: the API serves requests on threads, and two that miss at once
+#: would each load the model (seconds) and could evict the same entry twice.
+_LOADING = threading.Lock()
 
 
 def load_model(lake: Lake, version: str | None = None) -> LoadedModel:
@@ -268,17 +272,18 @@ def load_model(lake: Lake, version: str | None = None) -> LoadedModel:
     if archive is None:
         raise ModelError(f"model {metadata['version']}: {key} is missing")
     digest = hashlib.sha256(archive).hexdigest()
-    booster = _LOADED.get(digest)
-    if booster is None:
-        with tempfile.TemporaryDirectory(prefix="model-") as tmp:
-            unpack(archive, Path(tmp))
-            try:
-                booster = model_fn(tmp)
-            except ServingError as exc:
-                raise ModelError(f"model {metadata['version']}: {exc}") from None
-        _LOADED[digest] = booster
-        while len(_LOADED) > _LOADED_MAX:
-            _LOADED.pop(next(iter(_LOADED)))
+    with _LOADING:
+        booster = _LOADED.get(digest)
+        if booster is None:
+            with tempfile.TemporaryDirectory(prefix="model-") as tmp:
+                unpack(archive, Path(tmp))
+                try:
+                    booster = model_fn(tmp)
+                except ServingError as exc:
+                    raise ModelError(f"model {metadata['version']}: {exc}") from None
+            _LOADED[digest] = booster
+            while len(_LOADED) > _LOADED_MAX:
+                _LOADED.pop(next(iter(_LOADED)))
     if list(booster.feature_names or []) != list(metadata["features"]):
         raise ModelError(
             f"model {metadata['version']}: the booster's features differ from metadata.json"
