@@ -466,3 +466,21 @@ def test_select_of_a_whole_household_is_the_book_itself(sharded: LocalLake) -> N
         assert list(one.accounts["account_id"]) == [account]
         assert set(one.holdings["account_id"]) <= {account}
         assert one.holdings.index.equals(pd.RangeIndex(len(one.holdings)))
+
+
+def test_a_household_read_answers_household_of_for_its_accounts_only(
+    sharded: LocalLake,
+) -> None:
+    """``one_household`` marks a household read: its own accounts come back as the book, any
+    other account is still looked up (and not found)."""
+    whole = read_shard(sharded, 0)
+    account = str(whole.accounts["account_id"].iloc[3])
+    family = read_household(sharded, account)
+    for member in family.accounts["account_id"]:
+        assert family.household_of(str(member)) is family
+    with pytest.raises(NotFoundError):
+        family.household_of("NO-SUCH-ACCOUNT")
+    unmarked = BookTables.from_frames(**family.frames())
+    assert unmarked.household_of(account) is not family
+    for table in BookTables.TABLES:
+        _same_rows(getattr(unmarked.household_of(account), table), getattr(family, table))

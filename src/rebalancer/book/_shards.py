@@ -402,9 +402,10 @@ def read_household(lake: Lake, account_id: str) -> BookTables:
             return BookTables.from_lake(lake, household_of=account_id)
         s = manifest.shards
         index = _read_object_index(blobs, manifest, account_id)
-        if index.empty:
+        if index.num_rows == 0:
             raise NotFoundError(f"account {account_id} not found in the accounts table")
-        household, shard = index.loc[0, "household_id"], int(index.loc[0, "shard"])
+        household = index.column("household_id")[0].as_py()
+        shard = int(index.column("shard")[0].as_py())
         if not 0 <= shard < s:
             raise NotFoundError(f"account {account_id}: corrupt account index (shard {shard})")
 
@@ -424,15 +425,14 @@ def read_household(lake: Lake, account_id: str) -> BookTables:
             if pd.isna(household)
             else obj("transactions", [("household_id", "=", str(household))])
         )
-        models = _shared_table(lake, blobs, "model_portfolios", manifest.version)
-        wanted = set(accounts["model_id"].dropna().astype(str))
+        wanted = frozenset(str(m) for m in accounts["model_id"].tolist() if isinstance(m, str))
         return BookTables.from_typed_frames(
             accounts=accounts,
-            model_portfolios=models[models["model_id"].astype(str).isin(wanted)],
+            model_portfolios=_book_models(lake, blobs, manifest.version, wanted),
             transactions=transactions,
             securities=_shared_table(lake, blobs, "securities", None).copy(),
             **by_account,
-        )
+        ).one_household()
 
 
 #: Seconds a warm process reuses the securities table it read (it changes with the universe,
@@ -457,10 +457,29 @@ def _shared_table(lake: Lake, blobs: BlobStore, table: str, version: str | None)
     return frame
 
 
-def _read_object_index(blobs: BlobStore, manifest: BookManifest, account_id: str) -> pd.DataFrame:
+#: The model rows of a set of model ids, per book version (immutable): the API asks for the
+#: same few combinations on every call.
+_models: dict[tuple[str, str, frozenset[str]], pd.DataFrame] = {}
+
+
+def _book_models(
+    lake: Lake, blobs: BlobStore, version: str, wanted: frozenset[str]
+) -> pd.DataFrame:
+    """The book's ``model_portfolios`` rows of ``wanted`` (a copy: the caller owns it)."""
+    key = (blobs.uri(""), version, wanted)
+    hit = _models.get(key)
+    if hit is None:
+        models = _shared_table(lake, blobs, "model_portfolios", version)
+        hit = models[models["model_id"].astype(str).isin(wanted)]
+        if len(_models) > 256:
+            _models.clear()
+        _models[key] = hit
+    return hit.copy()
+
+
+def _read_object_index(blobs: BlobStore, manifest: BookManifest, account_id: str) -> pa.Table:
     key = shard_key(manifest.version, ACCOUNT_INDEX, shard_of(account_id, manifest.shards))
-    rows = _read_rows(blobs, key, None, [("account_id", "=", account_id)])
-    return rows.to_pandas()
+    return _read_rows(blobs, key, None, [("account_id", "=", account_id)])
 
 
 def shard_symbols(lake: Lake, shard: int, manifest: BookManifest) -> set[str]:

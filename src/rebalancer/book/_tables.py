@@ -189,6 +189,8 @@ class BookTables:
 
     def household_of(self, account_id: str) -> BookTables:
         """The sub-book of the household that holds ``account_id`` (NotFoundError if none)."""
+        if str(account_id) in self.__dict__.get("_household", ()):
+            return self  # read as this account's household (see one_household)
         accounts = self.accounts
         if _all_in(accounts["household_id"], accounts["household_id"].iloc[:1].tolist()) and (
             str(account_id) in set(accounts["account_id"].astype(str).tolist())
@@ -202,6 +204,13 @@ class BookTables:
             return self.select([str(account_id)])
         members = accounts.loc[accounts["household_id"].astype(str) == str(household), "account_id"]
         return self.select(members.astype(str))
+
+    def one_household(self) -> BookTables:
+        """This book, known to be one household and exactly its rows (a household read from
+        its shard): :meth:`household_of` any of its accounts is then the book itself, with no
+        row checks (the single-account path asks twice per call)."""
+        object.__setattr__(self, "_household", frozenset(self.accounts["account_id"].tolist()))
+        return self
 
     def __len__(self) -> int:
         return len(self.accounts)

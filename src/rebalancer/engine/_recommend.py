@@ -221,11 +221,19 @@ def rebalance_batch(
         account_row = pd.Series(np.arange(order.size), index=book.account_id)
         trade_rows = account_row.reindex(trade_frame["account_id"].to_numpy()).to_numpy()
         trade_frame = trade_frame.iloc[np.argsort(trade_rows, kind="stable")].reset_index(drop=True)
-    text = ["account_id", "symbol", "side", "reason", "lots"]
     return (
-        trade_frame.astype(dict.fromkeys(text, "str")),
-        account_frame.astype({"account_id": "str", "status": "str"}),
+        _as_text(trade_frame, ("account_id", "symbol", "side", "reason", "lots")),
+        _as_text(account_frame, ("account_id", "status")),
     )
+
+
+def _as_text(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """``frame.astype(dict.fromkeys(columns, "str"))`` column by column: the same frame, at
+    a fraction of ``DataFrame.astype``'s fixed cost on the few rows of one household."""
+    out = frame.copy(deep=False)
+    for name in columns:
+        out[name] = frame[name].astype("str")
+    return out
 
 
 def padded_width_of(widths: np.ndarray) -> np.ndarray:
@@ -316,12 +324,16 @@ def recommend_account(
     """
     account_id = str(account_id)
     rec = recommend_book(book.household_of(account_id), prices, policy, as_of=as_of, pinned=pinned)
-    mine = rec.rejected[rec.rejected["account_id"].astype(str) == account_id]
-    if len(mine):
-        raise InvalidAccountError(f"account {account_id}: {mine.iloc[0]['reason']}")
+    if len(rec.rejected):
+        mine = rec.rejected[rec.rejected["account_id"].astype(str) == account_id]
+        if len(mine):
+            raise InvalidAccountError(f"account {account_id}: {mine.iloc[0]['reason']}")
 
     def only(frame: pd.DataFrame) -> pd.DataFrame:
-        return frame[frame["account_id"] == account_id].reset_index(drop=True)
+        ours = frame["account_id"].to_numpy() == account_id
+        if ours.all():  # an account alone in its household: every row (a fresh frame) is its
+            return frame
+        return frame[ours].reset_index(drop=True)
 
     return Recommendation(
         trades=only(rec.trades), accounts=only(rec.accounts), rejected=rec.rejected,
