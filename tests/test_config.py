@@ -89,3 +89,33 @@ def test_a_bad_secret_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(api_key=["s3cret"])
     assert str(info.value).startswith("REBALANCER_API_KEY: ") and "s3cret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "want"),
+    [
+        ("https://api.example.com/", "https://api.example.com"),
+        ("  http://127.0.0.1:8000/v0  ", "http://127.0.0.1:8000/v0"),
+        ("", None),
+    ],
+)
+def test_the_dashboards_api_url_is_a_setting(
+    monkeypatch: pytest.MonkeyPatch, raw: str, want: str | None
+) -> None:
+    monkeypatch.setenv("REBALANCER_API_URL", raw)
+    assert Settings().api_url == want
+
+
+@pytest.mark.parametrize(
+    "raw", ["ftp://api.example.com", "api.example.com", "https://", "http://host/a b"]
+)
+def test_a_bad_api_url_is_one_line_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, raw: str
+) -> None:
+    from rebalancer.config import load_settings
+    from rebalancer.errors import ConfigError
+
+    monkeypatch.setenv("REBALANCER_API_URL", raw)
+    with pytest.raises(ConfigError, match=r"^REBALANCER_API_URL: .*http:// or https://") as info:
+        load_settings()
+    assert "\n" not in str(info.value)

@@ -4,7 +4,6 @@ traceback)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -140,17 +139,18 @@ def approver() -> str:
 
 
 def api_settings() -> tuple[str, str | None] | None:
-    """``(base_url, key)`` of the API when configured (secrets ``[api]`` url/key, else
-    ``REBALANCER_API_URL`` with ``REBALANCER_API_KEY``); None: use the in-process use case."""
+    """``(base_url, key)`` of the API when configured (secrets ``[api]`` url/key, else the
+    settings' ``api_url`` / ``api_key``: ``REBALANCER_API_URL`` / ``REBALANCER_API_KEY``);
+    None: use the in-process use case."""
     url: str | None = None
     key: str | None = None
     if _has_secret("api"):
         url = st.secrets["api"].get("url")
         key = st.secrets["api"].get("key")
-    url = url or os.environ.get("REBALANCER_API_URL")
+    config = settings()
+    url = url or config.api_url
     if not url:
         return None
     if key is None:
-        secret = settings().api_key
-        key = secret.get_secret_value() if secret else None
+        key = config.api_key.get_secret_value() if config.api_key else None
     return str(url), key

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal, get_args
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +87,11 @@ class Settings(BaseSettings):
     api_max_holdings: int = Field(
         500, ge=1, le=100_000, description="Most holdings a posted portfolio may list"
     )
+    api_url: str | None = Field(
+        None,
+        description="Base URL of the HTTP API the dashboard asks for what-ifs "
+        "(http:// or https://; unset: the dashboard runs the use case in process)",
+    )
 
     @field_validator("lake")
     @classmethod
@@ -93,6 +99,18 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("lake must be a directory or an s3:// URI")
         return value.strip()
+
+    @field_validator("api_url")
+    @classmethod
+    def _api_url_is_http(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        spaced = any(c.isspace() for c in url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or spaced:
+            raise ValueError("the API URL must be http:// or https://host[:port][/path]")
+        return url
 
     @property
     def lake_is_s3(self) -> bool:

@@ -152,6 +152,17 @@ def test_what_if_with_the_api_down(dash_lake, monkeypatch: pytest.MonkeyPatch) -
     assert any("ConnectError" in e.value for e in at.error), [e.value for e in at.error]
 
 
+def test_a_bad_api_url_stops_the_page_with_one_line(
+    dash_lake, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The API URL is a setting like the others: a bad one is named, nothing is read."""
+    monkeypatch.setenv("REBALANCER_API_URL", "ftp://api.example.com")
+    at = app_on(dash_lake[0].root, monkeypatch)
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("REBALANCER_API_URL: "), errors
+    assert not at.dataframe and not at.metric
+
+
 def test_oidc_configured_gates_every_page(dash_lake, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
     from streamlit.testing.v1 import AppTest
 
