@@ -344,14 +344,20 @@ def test_sharded_batch_scores_each_shard_in_one_call(
     copy_models(model_lake, lake)
     calls: list[int] = []
     exact = LocalPredictor.predict
-
     explained: list[int] = []
+    exact_explain = LocalPredictor.explain
 
     def counted(self: LocalPredictor, rows: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
-        (explained if reasons else calls).append(len(rows))
+        assert not reasons  # a batch predicts without reasons, then explains what it trades
+        calls.append(len(rows))
         return exact(self, rows, reasons=reasons)
 
+    def counted_explain(self: LocalPredictor, rows: pd.DataFrame, actions: list[str]) -> list:
+        explained.append(len(rows))
+        return exact_explain(self, rows, actions)
+
     monkeypatch.setattr(LocalPredictor, "predict", counted)
+    monkeypatch.setattr(LocalPredictor, "explain", counted_explain)
     policy = Policy(model="gate", min_confidence=0.5)
     sharded = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False)
     assert len(calls) == 3 and sum(calls) == sum(sharded.model_counts[a] for a in

@@ -25,6 +25,7 @@ from rebalancer.errors import ConfigError
 from rebalancer.lake import (
     Lake,
     LocalLake,
+    TableSchema,
     athena_to_duckdb,
     bind_params,
     get_schema,
@@ -84,10 +85,30 @@ def _lake_rows(name: str, frame: pd.DataFrame) -> pa.Table:
     """``frame`` as the lake stores and reads it: the schema's Arrow types, plus the ``dt``
     partition column (a string, as the lake's views give it) for a partitioned table."""
     schema = get_schema(name)
-    rows = schema.validate(frame)
+    rows = schema.validate(_dates_as_datetime64(schema, frame))
     if schema.partitioned:
         rows = rows.append_column("dt", pa.array(partition_values(schema, rows), pa.string()))
     return rows
+
+
+def _dates_as_datetime64(schema: TableSchema, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with its ``date`` columns of Python dates as datetime64: the same values,
+    which validation then checks in numpy instead of one Python call per row (0.2 s for a
+    shard's 220k tax lots). A column Arrow cannot read as dates is left for validation to
+    name its first bad row."""
+    dates = [
+        c.name
+        for c in schema.columns
+        if c.type == "date" and c.name in frame.columns and frame[c.name].dtype == object
+    ]
+    converted = {}
+    for name in dates:
+        try:
+            days = pa.array(frame[name], type=pa.date32(), from_pandas=True)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+            continue
+        converted[name] = pd.Series(days.to_numpy(zero_copy_only=False), index=frame.index)
+    return frame.assign(**converted) if converted else frame
 
 
 def holding_features(
@@ -110,16 +131,24 @@ def feature_names(frame: pd.DataFrame) -> list[str]:
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keys as strings, features as float64 (NULL -> NaN: XGBoost's missing value)."""
-    out = frame.copy()
-    for column in out.columns:
-        if column in KEY_COLUMNS:  # vectorised: a per-value map cost 0.5 s per 100k sleeves
-            known = out[column].notna().to_numpy()
-            text = out[column].astype(str).to_numpy(object)
-            out[column] = np.where(known, text, None)
+    """Keys as strings, features as float64 (NULL -> NaN: XGBoost's missing value).
+
+    Built column by column into one new frame (assigning into a copy re-consolidated the
+    blocks at every column); a key column the engine already gives as strings is kept."""
+    columns: dict[str, object] = {}
+    for column in frame.columns:
+        values = frame[column]
+        if column in KEY_COLUMNS:
+            if isinstance(values.dtype, pd.StringDtype):
+                columns[column] = values.reset_index(drop=True)
+            else:  # vectorised: a per-value map cost 0.5 s per 100k sleeves
+                known = values.notna().to_numpy()
+                columns[column] = np.where(known, values.astype(str).to_numpy(object), None)
+        elif values.dtype.kind in "fiu":
+            columns[column] = values.to_numpy(np.float64)
         else:
-            out[column] = pd.to_numeric(out[column], errors="coerce").astype("float64")
-    return out.reset_index(drop=True)
+            columns[column] = pd.to_numeric(values, errors="coerce").to_numpy(np.float64)
+    return pd.DataFrame(columns, columns=frame.columns, index=pd.RangeIndex(len(frame)))
 
 
 def price_bars(panel: pd.DataFrame) -> pd.DataFrame:

@@ -233,7 +233,8 @@ class Predictor(Protocol):
 
     ``reasons=False`` skips the reason codes (``model_reasons`` None): the action and the
     confidence are the same either way, and the contributions cost far more than the
-    prediction (exact TreeSHAP), so a batch explains only the sleeves its output shows."""
+    prediction (exact TreeSHAP), so a batch explains only the sleeves its output shows, with
+    :meth:`explain` (the reasons ``predict`` would have given those rows)."""
 
     @property
     def version(self) -> str: ...
@@ -242,6 +243,8 @@ class Predictor(Protocol):
     def features(self) -> list[str]: ...
 
     def predict(self, rows: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame: ...
+
+    def explain(self, rows: pd.DataFrame, actions: Sequence[str]) -> list[list[str]]: ...
 
 
 class LocalPredictor:
@@ -275,6 +278,31 @@ class LocalPredictor:
             raise ModelError(str(exc)) from None
         chosen = contributions if reasons else None
         return _frame(classes, proba, predicted, chosen, self.features, rows)
+
+    def explain(self, rows: pd.DataFrame, actions: Sequence[str]) -> list[list[str]]:
+        """The reason codes ``predict(rows)`` gives, for the ``actions`` an earlier
+        ``predict`` returned for these rows: each row's class contributions only, no second
+        prediction."""
+        rows = rows.reset_index(drop=True)
+        if len(actions) != len(rows):
+            raise ModelError(f"explain: {len(actions)} actions for {len(rows)} rows")
+        if rows.empty:
+            return []
+        from rebalancer.model.serving import ATTR_CLASSES, explain_arrays
+
+        classes = json.loads(self._model.booster.attr(ATTR_CLASSES) or "[]")
+        index = {name: k for k, name in enumerate(classes)}
+        unknown = sorted({str(a) for a in actions} - set(index))
+        if unknown:
+            raise ModelError(f"explain: {unknown[0]!r} is not one of the model's {classes}")
+        predicted = np.fromiter((index[str(a)] for a in actions), np.int64, len(rows))
+        try:
+            contributions = explain_arrays(
+                feature_matrix(rows, self.features), self._model.booster, predicted
+            )
+        except ServingError as exc:
+            raise ModelError(str(exc)) from None
+        return reason_codes(contributions, self.features, rows)
 
 
 def _empty(features: Sequence[str]) -> dict[str, Any]:
@@ -384,6 +412,26 @@ class SageMakerPredictor:
                 f"for {len(rows)} rows"
             )
         return prediction_frame(merged, self.features, rows, reasons=reasons)
+
+    def explain(self, rows: pd.DataFrame, actions: Sequence[str]) -> list[list[str]]:
+        """The reason codes of ``rows`` for ``actions`` (see :class:`Predictor`): the endpoint
+        explains the class it predicts, so the rows are scored again and an action that
+        differs from the one given (another model behind the endpoint) is a ModelError."""
+        rows = rows.reset_index(drop=True)
+        if len(actions) != len(rows):
+            raise ModelError(f"explain: {len(actions)} actions for {len(rows)} rows")
+        if rows.empty:
+            return []
+        scored = self.predict(rows, reasons=True)
+        given = np.asarray([str(a) for a in actions], dtype=object)
+        differ = np.flatnonzero(scored["model_action"].to_numpy(object) != given)
+        if differ.size:
+            raise ModelError(
+                f"SageMaker endpoint {self.endpoint}: row {int(differ[0])} is now "
+                f"{scored['model_action'].iloc[differ[0]]}, was {given[differ[0]]}: "
+                "the model changed during the run"
+            )
+        return [list(r) for r in scored["model_reasons"]]
 
 
 def get_predictor(lake: Lake, settings: Settings | None = None, *, client: Any = None) -> Predictor:

@@ -150,8 +150,23 @@ def score_arrays(
     predicted = (probs * scale).argmax(axis=1)
     chosen: np.ndarray = np.zeros((len(rows), 0))
     if contributions:
-        chosen = np.round(predicted_class_contributions(rows, model, predicted), 6)
+        chosen = explain_arrays(rows, model, predicted)
     return classes, np.round(probs, 6), predicted, chosen
+
+
+def explain_arrays(input_data: np.ndarray, model: xgb.Booster, predicted: np.ndarray) -> np.ndarray:
+    """The contributions :func:`score_arrays` gives rows predicted as ``predicted`` (class
+    indices), without predicting them again: an earlier call's actions explained later
+    (a batch explains only the sleeves it trades). Rounded to 6 decimals as the JSON answer."""
+    rows = np.asarray(input_data)
+    if rows.dtype.kind != "f":
+        rows = rows.astype(np.float64)
+    if rows.ndim != 2 or rows.shape[1] != model.num_features():
+        raise ServingError(
+            f"feature mismatch: the model takes {model.num_features()} features, the request "
+            f"has {rows.shape[1] if rows.ndim == 2 else 'a malformed'} column(s)"
+        )
+    return np.round(predicted_class_contributions(rows, model, np.asarray(predicted)), 6)
 
 
 #: Per-class boosters of a loaded model (built once per booster, freed with it).

@@ -109,8 +109,8 @@ def explain_trades(
     advice: pd.DataFrame | None, trades: pd.DataFrame, predictor: Predictor | None
 ) -> pd.DataFrame | None:
     """``advice`` (from ``advise(..., reasons=False)``) with the reasons of the sleeves in
-    ``trades`` filled in (one predictor call over those sleeves only) and the feature columns
-    dropped: what a run's rows show."""
+    ``trades`` filled in (one :meth:`Predictor.explain` call over those sleeves only, for the
+    actions already predicted) and the feature columns dropped: what a run's rows show."""
     if advice is None or predictor is None:
         return advice
     features = [f for f in predictor.features if f in advice.columns]
@@ -124,10 +124,19 @@ def explain_trades(
     at = np.flatnonzero(keys.isin(traded) & out["model_reasons"].isna().to_numpy())
     if at.size:
         rows = advice.iloc[at][["account_id", "symbol", *features]].reset_index(drop=True)
-        scored = predictor.predict(rows, reasons=True)
+        explained = predictor.explain(rows, out["model_action"].to_numpy(object)[at].tolist())
         reasons = out["model_reasons"].to_numpy(object).copy()
-        reasons[at] = scored["model_reasons"].to_numpy(object)
+        reasons[at] = _object_array(explained)
         out["model_reasons"] = reasons
+    return out
+
+
+def _object_array(items: list[list[str]]) -> np.ndarray:
+    """A 1-d object array holding each list as one element (``np.asarray`` of equal-length
+    lists would make a 2-d array)."""
+    out = np.empty(len(items), dtype=object)
+    for i, item in enumerate(items):
+        out[i] = item
     return out
 
 
