@@ -12,85 +12,14 @@ from rebalancer.engine import Policy
 from rebalancer.errors import NotFoundError
 from rebalancer.lake import LocalLake
 from rebalancer.usecases import load_prices, parse_as_of, run_recommendations
-from tests.engine.books import SECURITIES, account, holdings, lots, model
-
-AS_OF = "2024-12-31T16:00:00"
-
-
-def _bars(symbol: str, closes: list[tuple[str, str, float]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        {
-            "symbol": symbol,
-            "ts": pd.to_datetime([ts for ts, _, _ in closes], format="ISO8601"),
-            "interval": [iv for _, iv, _ in closes],
-            "open": [c for _, _, c in closes],
-            "high": [c for _, _, c in closes],
-            "low": [c for _, _, c in closes],
-            "close": [c for _, _, c in closes],
-            "volume": 1000,
-            "source": "synthetic",
-            "ingested_at": pd.Timestamp("2025-01-01"),
-        }
-    )
+from tests.engine.books import SECURITIES, account, holdings, model
+from tests.small_book import AS_OF, price_bars, write_three_accounts
 
 
 @pytest.fixture
 def book_lake(lake: LocalLake) -> LocalLake:
     """Three accounts (one invalid), prices as 5m and daily bars around the as-of time."""
-    lake.write("securities", SECURITIES)
-    lake.write(
-        "market_prices",
-        pd.concat(
-            [
-                # VTI: the 15:50 bar closed at 15:55 (100); the 16:00 bar is still open (999).
-                _bars(
-                    "VTI",
-                    [
-                        ("2024-12-31 15:50", "5m", 100.0),
-                        ("2024-12-31 16:00", "5m", 999.0),
-                        ("2024-12-30", "1d", 90.0),
-                    ],
-                ),
-                # BND: only a daily bar of 12-30 (closed 12-31 00:00) and one of 12-31 (still open).
-                _bars("BND", [("2024-12-30", "1d", 100.0), ("2024-12-31", "1d", 555.0)]),
-            ]
-        ),
-    )
-    accts = pd.DataFrame(
-        [
-            account("A1", account_type="taxable"),
-            account("A2", household_id="H2", pending_cash_flow=10_000.0),
-            account("A3", household_id="H3"),
-        ]
-    )
-    lake.write("accounts", accts)
-    lake.write("model_portfolios", model())
-    lake.write(
-        "holdings",
-        pd.concat(
-            [
-                holdings("A1", VTI=750, BND=250),
-                holdings("A2", VTI=650, BND=350),
-                holdings("A3", VTI=-3),
-            ]
-        ),
-    )
-    lake.write(
-        "tax_lots",
-        lots(
-            [
-                ("A1", "VTI", "A1-VTI-1", 750, 80.0, "2020-01-02"),
-                ("A1", "BND", "A1-BND-1", 250, 110.0, "2023-05-01"),
-            ]
-        ),
-    )
-    lake.write("restrictions", pd.DataFrame({"account_id": ["A2"], "symbol": ["VXUS"],
-                                             "restriction": ["restricted"], "reason": ["client"]}))  # fmt: skip
-    lake.write("transactions", pd.DataFrame({
-        "transaction_id": ["T1"], "account_id": ["A9"], "household_id": ["H9"], "symbol": ["VTI"],
-        "side": ["BUY"], "quantity": [1.0], "price": [100.0],
-        "trade_date": [pd.Timestamp("2024-12-20").date()], "realized_gain": [None]}))  # fmt: skip
-    return lake
+    return write_three_accounts(lake)
 
 
 def test_prices_never_look_ahead(book_lake: LocalLake) -> None:
@@ -126,7 +55,7 @@ def test_empty_book_and_missing_prices_are_clear_errors(lake: LocalLake) -> None
 
     with pytest.raises(MarketDataError, match="market_prices is empty"):
         run_recommendations(lake)
-    lake.write("market_prices", _bars("VTI", [("2024-12-31 15:50", "5m", 100.0)]))
+    lake.write("market_prices", price_bars("VTI", [("2024-12-31 15:50", "5m", 100.0)]))
     with pytest.raises(NotFoundError, match="accounts table is empty"):
         run_recommendations(lake, as_of=AS_OF)
 
@@ -137,7 +66,7 @@ def test_default_as_of_reads_only_the_newest_partition(lake: LocalLake) -> None:
     from rebalancer.usecases import latest_close_time
 
     for day, close in (("2024-12-27", 98.0), ("2024-12-30", 99.0), ("2024-12-31", 100.0)):
-        lake.write("market_prices", _bars("VTI", [(f"{day} 15:50", "5m", close)]))
+        lake.write("market_prices", price_bars("VTI", [(f"{day} 15:50", "5m", close)]))
     # Not the first object: DuckDB binds the table's view on that one.
     old = [k for k in lake.list_objects("market_prices") if "dt=2024-12-30" in k]
     with open(old[0], "wb") as f:
@@ -150,7 +79,7 @@ def test_default_as_of_skips_a_newest_partition_without_rows(lake: LocalLake) ->
 
     from rebalancer.usecases import latest_close_time
 
-    lake.write("market_prices", _bars("VTI", [("2024-12-30 15:50", "5m", 99.0)]))
+    lake.write("market_prices", price_bars("VTI", [("2024-12-30 15:50", "5m", 99.0)]))
     # An object with no rows (another writer's, say) in a newer partition.
     (older,) = lake.list_objects("market_prices")
     newer = Path(older).parent.parent / "dt=2024-12-31" / "part-empty.parquet"
@@ -190,10 +119,10 @@ def test_default_as_of_waits_for_the_symbol_whose_prices_end_first(lake: LocalLa
 
     lake.write("securities", SECURITIES)
     days = pd.bdate_range("2024-12-02", "2024-12-31")
-    vti = _bars("VTI", [(str(d.date()), "1d", 100.0) for d in days[:15]])
+    vti = price_bars("VTI", [(str(d.date()), "1d", 100.0) for d in days[:15]])
     lake.write(
         "market_prices",
-        pd.concat([vti, _bars("BND", [(str(d.date()), "1d", 100.0) for d in days])]),
+        pd.concat([vti, price_bars("BND", [(str(d.date()), "1d", 100.0) for d in days])]),
     )
     lake.write("accounts", pd.DataFrame([account("A1")]))
     lake.write("model_portfolios", model())
