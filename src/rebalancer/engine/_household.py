@@ -73,10 +73,22 @@ def conflicts(pieces: Iterable[Piece], household_code: np.ndarray) -> pd.DataFra
     if loss_h.size == 0 or buy_h.size == 0:
         return empty
     near = np.isin(buy_h, loss_h)  # only households with a loss sale can conflict
+    if near.sum() <= _FEW and not _overlap(buy_h[near], buy_s[near], loss_h, loss_s):
+        return empty  # a household's few trades: no pair in common, no frames to merge
     buys = pd.DataFrame({"household": buy_h[near], "symbol": buy_s[near]})
     losses = pd.DataFrame({"household": loss_h, "symbol": loss_s})
     both = buys.merge(losses.drop_duplicates(), on=["household", "symbol"])
     return both.drop_duplicates().reset_index(drop=True) if len(both) else empty
+
+
+#: Buys checked against loss sales as Python pairs first (a household's handful).
+_FEW = 256
+
+
+def _overlap(buy_h: np.ndarray, buy_s: np.ndarray, loss_h: np.ndarray, loss_s: np.ndarray) -> bool:
+    """Whether some ``(household, symbol)`` is both bought and sold at a loss."""
+    bought = set(zip(buy_h.tolist(), buy_s.tolist(), strict=True))
+    return any(pair in bought for pair in zip(loss_h.tolist(), loss_s.tolist(), strict=True))
 
 
 def resolve(

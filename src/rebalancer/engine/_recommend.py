@@ -209,10 +209,8 @@ def rebalance_batch(
     pieces = resolve(book, [Piece(*triple) for triple in run(book)], run)
     if not pieces:
         pieces = [Piece(np.arange(0), _trim(book), rebalance(_trim(book), policy))]
-    trade_frame = pd.concat([trades_frame(p.chunk, p.result) for p in pieces], ignore_index=True)
-    account_frame = pd.concat(
-        [accounts_frame(p.chunk, p.result) for p in pieces], ignore_index=True
-    )
+    trade_frame = _stacked([trades_frame(p.chunk, p.result) for p in pieces])
+    account_frame = _stacked([accounts_frame(p.chunk, p.result) for p in pieces])
     order = np.concatenate([p.rows for p in pieces])
     if order.size and not bool((order == np.arange(order.size)).all()):
         # Back to book order: accounts by their row, trades by their account's row (stable,
@@ -225,6 +223,11 @@ def rebalance_batch(
         _as_text(trade_frame, ("account_id", "symbol", "side", "reason", "lots")),
         _as_text(account_frame, ("account_id", "status")),
     )
+
+
+def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(frames, ignore_index=True)``; one frame (a household) is already that."""
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _as_text(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
