@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +78,14 @@ class FrameTables:
         """Run an Athena query (``:name`` placeholders bound from ``params``)."""
         from rebalancer.lake._local import query_tables
 
-        return query_tables(self._tables, athena_to_duckdb(bind_params(sql, params)))
+        return query_tables(self._tables, _transpiled(bind_params(sql, params)))
+
+
+@lru_cache(maxsize=8)
+def _transpiled(bound_sql: str) -> str:
+    """:func:`athena_to_duckdb` of a bound query, remembered: parsing the features query
+    costs 0.1-0.4 s, and every shard of a run binds the same parameters."""
+    return athena_to_duckdb(bound_sql)
 
 
 def _lake_rows(name: str, frame: pd.DataFrame) -> pa.Table:

@@ -14,7 +14,8 @@ A model mode with no registered model is a :class:`~rebalancer.errors.ModelError
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
+from json.encoder import encode_basestring
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -188,6 +189,12 @@ def with_pins(advice: pd.DataFrame, policy: Policy) -> pd.DataFrame:
     return advice.assign(pinned=pinned.to_numpy(bool))
 
 
+def _json_strings(texts: Iterable[str]) -> str:
+    """``json.dumps(list(texts), ensure_ascii=False)`` for strings, the same text at half the
+    cost (its string encoder, without building an encoder per call): a shard has ~30k rows."""
+    return "[" + ", ".join(map(encode_basestring, texts)) + "]"
+
+
 def advice_rows(trades: pd.DataFrame, advice: pd.DataFrame | None) -> pd.DataFrame:
     """``trades`` with the model's columns for their sleeves (reasons as a JSON array); all
     null without advice (``model=off``)."""
@@ -199,9 +206,7 @@ def advice_rows(trades: pd.DataFrame, advice: pd.DataFrame | None) -> pd.DataFra
     )
     found = keyed.reindex(index)
     reasons = [
-        json.dumps(list(r), ensure_ascii=False)
-        if isinstance(r, list | tuple | np.ndarray)
-        else None
+        _json_strings(r) if isinstance(r, list | tuple | np.ndarray) else None
         for r in found["model_reasons"].to_numpy()
     ]
     return trades.assign(
