@@ -4,9 +4,10 @@ For each book size: build a sharded book (S from the size rule) with seeded rand
 closes as daily bars (not timed), then, each in its own process so the peak RSS is its own:
 
 * ``sharded``: ``run_recommendations(lake, collect=False)`` — shard by shard, trades staged
-  and streamed into the run's one object; a book of 50,000 accounts or more stages its shards
-  in worker processes, one per core up to 2 (``workers``; its peak is reported as this
-  process's plus ``workers`` x the largest worker's, ``total_peak_mib``);
+  and streamed into the run's one object (``finish_seconds``: that last step alone); a book
+  of 50,000 accounts or more stages its shards in worker processes, one per core up to 2
+  (``workers``; its peak is reported as this process's plus ``workers`` x the largest
+  worker's, ``total_peak_mib``);
 * ``whole``: ``run_recommendations(lake, stream=False)`` — the whole book read at once (the
   path an unsharded book takes), same book, same objects.
 
@@ -77,19 +78,27 @@ from rebalancer.usecases import run_recommendations
 root, mode = sys.argv[1], sys.argv[2]
 tune_allocator()
 lake = LocalLake(root)
+staged = [0.0]  # when the last shard was staged: the finish step (one object) runs after it
+
+def progress(done, total):
+    staged[0] = time.perf_counter()
+
 t0 = time.perf_counter()
 if mode == "sharded":
-    run = run_recommendations(lake, as_of="2025-01-01T00:00:00", collect=False)
+    run = run_recommendations(lake, as_of="2025-01-01T00:00:00", collect=False,
+                              progress=progress)
 else:
     run = run_recommendations(lake, as_of="2025-01-01T00:00:00", stream=False)
 seconds = time.perf_counter() - t0
+finish = time.perf_counter() - staged[0] if mode == "sharded" and staged[0] else None
 s = run.summary()
 # Shard worker processes (a local sharded run of a big book, one per core): the largest
 # one's peak; the run's total is at most this process's plus workers x that.
 from rebalancer.usecases._batch import default_workers
 workers = default_workers(s["accounts"]) if mode == "sharded" else 1
 child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 if workers > 1 else 0.0
-print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "run_id": run.run_id,
+print(json.dumps({"seconds": seconds, "finish_seconds": finish, "peak_mib": peak_mib(),
+                  "run_id": run.run_id,
                   "accounts": s["accounts"], "trades": s["trades"], "workers": workers,
                   "worker_peak_mib": child, "total_peak_mib": peak_mib() + workers * child}))
 """

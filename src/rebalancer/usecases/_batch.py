@@ -33,7 +33,8 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
@@ -348,17 +349,16 @@ def finish_run(
             writer = stack.enter_context(
                 pq.ParquetWriter(stream, schema.arrow_schema(), compression="zstd")
             )
-        for shard in range(ctx.manifest.shards):
-            prefix = _stage_prefix(ctx.key, shard)
-            rejected.append(_read_parquet(blobs, f"{prefix}rejected.parquet").to_pandas())
-            if writer is None and not collect:
+        staged = _read_staged(blobs, ctx, run_id, schema, trades=writer is not None or collect)
+        for shard in staged:
+            rejected.append(shard.rejected.to_pandas())
+            if shard.trades is None:
                 continue
-            trades = _run_trades(blobs, prefix, run_id, schema.arrow_schema())
             if collect:
-                accounts.append(_read_parquet(blobs, f"{prefix}accounts.parquet").to_pandas())
-                collected.append(trades.to_pandas())
-            if writer is not None and trades.num_rows:
-                writer.write_table(trades)
+                accounts.append(_read_parquet(blobs, f"{shard.prefix}accounts.parquet").to_pandas())
+                collected.append(shard.trades.to_pandas())
+            if writer is not None and shard.trades.num_rows:
+                writer.write_table(shard.trades)
     if write and dt is not None:
         keys.append(blobs.uri(key))
     blobs.delete(blobs.list_keys(f"{RUNS_PREFIX}/{ctx.key}/"))
@@ -379,6 +379,41 @@ def finish_run(
         totals=totals,
         model_counts=_sum_counts(m.get("model", {}) for m in markers),
     )
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """One shard's staged objects as the final step reads them."""
+
+    prefix: str
+    rejected: pa.Table
+    trades: pa.Table | None
+
+
+def _read_staged(
+    blobs: BlobStore, ctx: RunContext, run_id: str, schema: TableSchema, *, trades: bool
+) -> Iterator[_Staged]:
+    """Every shard's staged rejections (and trades, as the run stores them), in shard order,
+    the next shard read on a thread while the caller writes this one: Arrow's reads and
+    writes release the GIL, so reading (an S3 GET on AWS) and compressing overlap. It reads
+    one shard ahead, no more."""
+
+    def read(shard: int) -> _Staged:
+        prefix = _stage_prefix(ctx.key, shard)
+        rejected = _read_parquet(blobs, f"{prefix}rejected.parquet")
+        rows = _run_trades(blobs, prefix, run_id, schema.arrow_schema()) if trades else None
+        return _Staged(prefix, rejected, rows)
+
+    shards = ctx.manifest.shards
+    if not shards:
+        return
+    current = read(0)  # on this thread: a store's lazily made client is made here, not racing
+    with ThreadPoolExecutor(1, thread_name_prefix="finish-read") as pool:
+        for shard in range(shards):
+            ahead = pool.submit(read, shard + 1) if shard + 1 < shards else None
+            yield current
+            if ahead is not None:
+                current = ahead.result()
 
 
 def _run_trades(blobs: BlobStore, prefix: str, run_id: str, schema: pa.Schema) -> pa.Table:
