@@ -63,13 +63,18 @@ def _trade_sides(
     return cat(buy_h, np.int64), cat(buy_s, object), cat(loss_h, np.int64), cat(loss_s, object)
 
 
+_NO_CONFLICTS = pd.DataFrame({"household": np.zeros(0, np.int64), "symbol": np.zeros(0, object)})
+#: Buys checked against loss sales as Python pairs first (a household's handful).
+_FEW = 256
+
+
 def conflicts(pieces: Iterable[Piece], household_code: np.ndarray) -> pd.DataFrame:
     """``(household, symbol)`` pairs bought in one account and sold at a loss in another.
 
     ``household`` is the code in ``household_code``; empty when the run has none.
     """
     buy_h, buy_s, loss_h, loss_s = _trade_sides(pieces, household_code)
-    empty = pd.DataFrame({"household": np.zeros(0, np.int64), "symbol": np.zeros(0, object)})
+    empty = _NO_CONFLICTS  # shared, only read (most runs have no conflict)
     if loss_h.size == 0 or buy_h.size == 0:
         return empty
     near = np.isin(buy_h, loss_h)  # only households with a loss sale can conflict
@@ -79,10 +84,6 @@ def conflicts(pieces: Iterable[Piece], household_code: np.ndarray) -> pd.DataFra
     losses = pd.DataFrame({"household": loss_h, "symbol": loss_s})
     both = buys.merge(losses.drop_duplicates(), on=["household", "symbol"])
     return both.drop_duplicates().reset_index(drop=True) if len(both) else empty
-
-
-#: Buys checked against loss sales as Python pairs first (a household's handful).
-_FEW = 256
 
 
 def _overlap(buy_h: np.ndarray, buy_s: np.ndarray, loss_h: np.ndarray, loss_s: np.ndarray) -> bool:

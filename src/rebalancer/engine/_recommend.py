@@ -91,8 +91,11 @@ class Recommendation:
         }
 
 
-def trades_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
-    """One row per trade (``quantity`` and ``value`` positive, ``side`` BUY or SELL)."""
+def trades_frame(
+    book: BookArrays, result: RebalanceResult, *, strings: bool = False
+) -> pd.DataFrame:
+    """One row per trade (``quantity`` and ``value`` positive, ``side`` BUY or SELL); with
+    ``strings`` the identifier and reason columns are strings (``str``), not objects."""
     r, c = np.nonzero(result.quantity)
     signed = result.quantity[r, c]
     k = book.shape[1]
@@ -116,19 +119,20 @@ def trades_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
             key[starts][np.minimum(where, starts.size - 1)] == slot_key
         )
         lots_col[found] = [t[:-1] for t in joined[where[found]]]
+    as_text = _text if strings else _same
     return pd.DataFrame(
         {
-            "account_id": book.account_id[r],
-            "symbol": book.symbol[r, c],
-            "side": np.where(signed > 0, "BUY", "SELL").astype(object),
+            "account_id": as_text(book.account_id[r]),
+            "symbol": as_text(book.symbol[r, c]),
+            "side": as_text(np.where(signed > 0, "BUY", "SELL").astype(object)),
             "quantity": np.abs(signed),
             "price": book.price[r, c],
             "value": np.abs(result.value[r, c]),
             "est_tax": result.est_tax[r, c],
             "realized_gain": result.realized_gain[r, c],
             "cost": result.cost[r, c],
-            "reason": _REASONS[result.reason[r, c].astype(np.int64) & 127],
-            "lots": lots_col,
+            "reason": as_text(_REASONS[result.reason[r, c].astype(np.int64) & 127]),
+            "lots": as_text(lots_col),
             "target_weight": result.target_weight[r, c],
             "post_weight": result.post_weight[r, c],
             "drift_before": result.drift_before[r],
@@ -138,14 +142,18 @@ def trades_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
     )
 
 
-def accounts_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
-    """One row per account: status codes, cash and drift before and after, turnover."""
+def accounts_frame(
+    book: BookArrays, result: RebalanceResult, *, strings: bool = False
+) -> pd.DataFrame:
+    """One row per account: status codes, cash and drift before and after, turnover (``strings``:
+    the id and status as strings, as in :func:`trades_frame`)."""
     value = result.account_value
     traded = np.abs(result.value).sum(axis=1)
+    as_text = _text if strings else _same
     return pd.DataFrame(
         {
-            "account_id": book.account_id,
-            "status": _STATUS[result.status.astype(np.int64) & 127],
+            "account_id": as_text(book.account_id),
+            "status": as_text(_STATUS[result.status.astype(np.int64) & 127]),
             "trades": (result.quantity != 0).sum(axis=1),
             "account_value": value,
             "cash_before": result.cash_before,
@@ -156,6 +164,15 @@ def accounts_frame(book: BookArrays, result: RebalanceResult) -> pd.DataFrame:
         },
         columns=ACCOUNT_COLUMNS,
     )
+
+
+def _text(values: np.ndarray) -> Any:
+    """Object strings as a ``str`` array: what ``Series.astype("str")`` gives them."""
+    return pd.array(values, dtype="str")
+
+
+def _same(values: np.ndarray) -> np.ndarray:
+    return values
 
 
 def book_chunks(
@@ -209,8 +226,8 @@ def rebalance_batch(
     pieces = resolve(book, [Piece(*triple) for triple in run(book)], run)
     if not pieces:
         pieces = [Piece(np.arange(0), _trim(book), rebalance(_trim(book), policy))]
-    trade_frame = _stacked([trades_frame(p.chunk, p.result) for p in pieces])
-    account_frame = _stacked([accounts_frame(p.chunk, p.result) for p in pieces])
+    trade_frame = _stacked([trades_frame(p.chunk, p.result, strings=True) for p in pieces])
+    account_frame = _stacked([accounts_frame(p.chunk, p.result, strings=True) for p in pieces])
     order = np.concatenate([p.rows for p in pieces])
     if order.size and not bool((order == np.arange(order.size)).all()):
         # Back to book order: accounts by their row, trades by their account's row (stable,
@@ -219,24 +236,12 @@ def rebalance_batch(
         account_row = pd.Series(np.arange(order.size), index=book.account_id)
         trade_rows = account_row.reindex(trade_frame["account_id"].to_numpy()).to_numpy()
         trade_frame = trade_frame.iloc[np.argsort(trade_rows, kind="stable")].reset_index(drop=True)
-    return (
-        _as_text(trade_frame, ("account_id", "symbol", "side", "reason", "lots")),
-        _as_text(account_frame, ("account_id", "status")),
-    )
+    return trade_frame, account_frame
 
 
 def _stacked(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """``pd.concat(frames, ignore_index=True)``; one frame (a household) is already that."""
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
-
-
-def _as_text(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """``frame.astype(dict.fromkeys(columns, "str"))`` column by column: the same frame, at
-    a fraction of ``DataFrame.astype``'s fixed cost on the few rows of one household."""
-    out = frame.copy(deep=False)
-    for name in columns:
-        out[name] = frame[name].astype("str")
-    return out
 
 
 def padded_width_of(widths: np.ndarray) -> np.ndarray:
