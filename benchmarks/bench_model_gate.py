@@ -91,12 +91,17 @@ if approx:  # measure the Saabas approximation of the reasons' contributions (no
     xgb.Booster.predict = predict
 tune_allocator()
 lake = LocalLake(root)
+def cpu():  # this process and its shard workers, every thread: less noisy than wall time
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+cpu0 = cpu()
 t0 = time.perf_counter()
 run = run_recommendations(lake, as_of="2025-01-01T00:00:00", policy=Policy(model=mode),
                           collect=False, write=False)
 seconds = time.perf_counter() - t0
 s = run.summary()
-print(json.dumps({"seconds": seconds, "peak_mib": peak_mib(), "accounts": s["accounts"],
+print(json.dumps({"seconds": seconds, "cpu_seconds": cpu() - cpu0,
+                  "peak_mib": peak_mib(), "accounts": s["accounts"],
                   "trades": s["trades"], "model_version": run.model_version,
                   "model_counts": run.model_counts}))
 """
@@ -114,6 +119,12 @@ def _build(root: Path, n: int, *, keep: bool) -> dict[str, object]:
     if keep:
         saved.write_text(json.dumps(built))
     return built
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
 def main() -> None:
@@ -146,13 +157,17 @@ def main() -> None:
             best = {m: min(r, key=lambda x: float(x["seconds"])) for m, r in runs.items()}  # type: ignore[arg-type]
             ratio = float(best["gate"]["seconds"]) / float(best["off"]["seconds"])  # type: ignore[arg-type]
             n = int(best["off"]["accounts"])  # type: ignore[call-overload]
+            cpu = {
+                m: _median([float(str(r.get("cpu_seconds"))) for r in rs]) for m, rs in runs.items()
+            }
             row = {"accounts": n, **built, "off": best["off"], "gate": best["gate"],
                    "gate_over_off": ratio, "approx_contribs": args.approx_contribs,
-                   "all_runs": runs}  # fmt: skip
+                   "cpu_median": cpu, "all_runs": runs}  # fmt: skip
             results.append(row)
             print(
                 f"{n:,} accounts: off {best['off']['seconds']:.1f} s, "
-                f"gate {best['gate']['seconds']:.1f} s ({ratio:.2f}x); trades off "
+                f"gate {best['gate']['seconds']:.1f} s ({ratio:.2f}x); CPU medians off "
+                f"{cpu['off']:.1f} s, gate {cpu['gate']:.1f} s; trades off "
                 f"{best['off']['trades']:,} gate {best['gate']['trades']:,}; "
                 f"model {best['gate']['model_counts']}",
                 flush=True,

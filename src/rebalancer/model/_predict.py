@@ -14,8 +14,12 @@ The model advises; the engine decides. Nothing here makes a trade.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import json
 import math
+import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -252,15 +256,38 @@ class LocalPredictor:
     feature matrix (the fast path: no CSV, no JSON)."""
 
     def __init__(self, model: LoadedModel) -> None:
-        self._model = model
+        self._loaded: LoadedModel | None = model
+        self._metadata = model.metadata
+        self._load: Callable[[], LoadedModel] = lambda: model
+
+    @classmethod
+    def on_first_use(cls, lake: Lake, metadata: dict[str, Any]) -> LocalPredictor:
+        """The model ``metadata`` names, its booster loaded when first used. XGBoost's import
+        (~4 s: it imports scikit-learn, which imports SciPy) starts now in a background
+        thread (:func:`prefetch_xgboost`), so it overlaps the run's reads and its features
+        query (DuckDB, which releases the GIL) instead of coming before them. A corrupt
+        archive is a ModelError at that first use."""
+        version = str(metadata["version"])
+        predictor = cls.__new__(cls)
+        predictor._loaded = None
+        predictor._metadata = metadata
+        predictor._load = lambda: load_model(lake, version)
+        prefetch_xgboost()
+        return predictor
+
+    @property
+    def _model(self) -> LoadedModel:
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
 
     @property
     def version(self) -> str:
-        return self._model.version
+        return str(self._metadata["version"])
 
     @property
     def features(self) -> list[str]:
-        return self._model.features
+        return list(self._metadata["features"])
 
     def predict(self, rows: pd.DataFrame, *, reasons: bool = True) -> pd.DataFrame:
         """Score ``rows`` (see :class:`Predictor`)."""
@@ -451,4 +478,27 @@ def get_predictor(lake: Lake, settings: Settings | None = None, *, client: Any =
                 config=Config(connect_timeout=5, read_timeout=30, retries={"max_attempts": 0}),
             )
         return SageMakerPredictor(client, settings.sagemaker_endpoint, metadata)
-    return LocalPredictor(load_model(lake))
+    return LocalPredictor.on_first_use(lake, model_metadata(lake))
+
+
+_prefetch_lock = threading.Lock()
+_prefetching: list[threading.Thread] = []
+
+
+def prefetch_xgboost() -> None:
+    """Import XGBoost in a daemon thread, once per process (nothing if it is imported). A
+    thread that needs it meanwhile waits on Python's import lock for the same module, so
+    the import happens once either way; a failure is left to that thread's own import."""
+    if "xgboost" in sys.modules:
+        return
+    with _prefetch_lock:
+        if _prefetching:
+            return
+        thread = threading.Thread(target=_import_xgboost, name="prefetch-xgboost", daemon=True)
+        _prefetching.append(thread)
+        thread.start()
+
+
+def _import_xgboost() -> None:
+    with contextlib.suppress(Exception):
+        importlib.import_module("xgboost")
