@@ -165,8 +165,9 @@ def test_build_book_equals_the_full_path(tables: dict[str, Any], days: int) -> N
         return
     assert_same(fast.arrays, full.arrays)
     pd.testing.assert_frame_equal(fast.rejected, full.rejected)
-    if full.rejected.empty:  # nothing to reject: the lean layout takes it (an actual test)
-        assert _lean(tables) is not None
+    ascii_types = all(str(k).isascii() for k in tables["accounts"]["account_type"])
+    if full.rejected.empty and ascii_types:  # nothing to reject: the lean layout takes it
+        assert _lean(tables) is not None  # (Arrow lower-cases "İra" to "ira", Python not)
 
 
 def _clean_household() -> dict[str, Any]:

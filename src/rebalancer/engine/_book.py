@@ -303,14 +303,14 @@ def _model_table(
     """``(model rows, model id -> its first fault, each model's target sum)``, remembered by
     content (each value with its type, and the known symbols): the result is a pure function
     of them, and callers only read it."""
-    rows = model_portfolios[["model_id", "symbol", "target_weight"]]
+    names = ["model_id", "symbol", "target_weight"]
     key: object = None
-    if len(rows) <= _MODEL_TABLE_ROWS:
-        try:
-            values = [rows[c].tolist() for c in rows.columns]
+    if len(model_portfolios) <= _MODEL_TABLE_ROWS and model_portfolios.columns.is_unique:
+        try:  # the key from the columns themselves: a hit selects nothing
+            values = [model_portfolios[c].tolist() for c in names]
             key = (
                 tuple((type(v), v) for column in values for v in column),
-                len(rows),
+                len(model_portfolios),
                 None if known_symbols is None else frozenset(known_symbols),
             )
             hit = _MODEL_TABLES.get(key)
@@ -318,7 +318,7 @@ def _model_table(
             key = hit = None
         if hit is not None:
             return hit
-    mp = rows.copy()
+    mp = model_portfolios[names].copy()
     mp["model_id"], mp["symbol"] = mp["model_id"].astype(str), mp["symbol"].astype(str)
     mp["target_weight"] = pd.to_numeric(mp["target_weight"], errors="coerce")
     bad_model, totals = _bad_models(mp, known_symbols)
