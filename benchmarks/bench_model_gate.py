@@ -22,12 +22,26 @@ results/model_gate_exact_5k.json: off 4.0 s, gate 181.7 s (45x) with exact reaso
 sleeve (~2.9 ms of TreeSHAP per sleeve on depth-8 trees); results/model_gate_approx_5k.json:
 off 2.4 s, gate 9.7 s (4.05x) with ``--approx-contribs``.
 
-Now (a batch explains only its traded sleeves; reasons ``approx`` by default, saved in the
-model; the model loaded once per process, not per shard): results/model_gate_20k.json,
-20,000 accounts, best of 2, load ~2: off 6.2 s, gate 17.6 s (2.82x). What remains per
-10,000-account shard: the features SQL in a scratch lake ~3.7 s (query ~2.1 s, writing and
-re-validating the tables and 150 daily-bar objects ~1.5 s), the two predictor calls ~1.2 s.
-The 1.5x target is not met.
+Then (a batch explains only its traded sleeves; reasons ``approx`` by default, saved in the
+model; the model loaded once per process, not per shard): 20,000 accounts, best of 2, load ~2:
+off 6.2 s, gate 17.6 s (2.82x), per 10,000-account shard the features SQL in a scratch lake
+~3.7 s (query ~2.1 s, writing and re-validating the tables and 150 daily-bar objects ~1.5 s),
+the two predictor calls ~1.2 s.
+
+Now (the features SQL over the shard's frames in memory, no scratch lake; the traded sleeves
+explained for the actions already predicted, ``Predictor.explain``; the booster loaded at
+first use while XGBoost is imported in the background), alternating with the code before,
+same lake, load average 4-6 on 2 shared cores (wall times are mostly waiting for a core; the
+CPU seconds of the run and its workers say more): 20,000 accounts (results/model_gate_20k.json,
+2 runs each) CPU medians off 3.0 s, gate 9.5 s (before 3.4 s, 12.2 s), best wall off 3.7 s,
+gate 14.6 s; 100,000 accounts, two shard workers (results/model_gate_100k.json, 1 run each)
+CPU off 17.9 s, gate 45.1 s (before 14.9 s, 60.6 s), wall off 34.3 s, gate 95.7 s (before
+22.9 s, 108.4 s). In one process (``workers=1``, before the deferred load), 100,000
+accounts: off 15.2 s, gate 40.0 s.
+What remains, CPU: XGBoost's import ~3.5 s per process (it imports scikit-learn and SciPy;
+each shard worker pays it), then per 10,000-account shard ~2 s: the features query ~0.8-1 s
+(DuckDB, both threads), prediction ~0.3 s, the traded sleeves' reasons ~0.5 s, validating the
+frames, typing and the advice rows ~0.4 s. The 1.5x target is not met.
 """
 
 from __future__ import annotations
