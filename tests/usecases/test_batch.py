@@ -333,3 +333,29 @@ def test_a_strict_run_with_workers_fails_on_an_invalid_account(
     assert not lake.list_objects("recommendations")
     lenient = run_recommendations(lake, workers=2, write=False)
     assert str(accounts.loc[3, "account_id"]) in set(lenient.recommendation.rejected["account_id"])
+
+
+@pytest.mark.parametrize(
+    ("cores", "workers", "given", "want"),
+    [(2, 2, None, "1"), (2, 1, None, "2"), (8, 3, None, "2"), (1, 2, None, "1"), (8, 2, "2", "2")],
+)
+def test_workers_get_their_share_of_the_cores(
+    monkeypatch: pytest.MonkeyPatch, cores: int, workers: int, given: str | None, want: str
+) -> None:
+    """Each worker's thread pools (OpenMP/XGBoost, Arrow, DuckDB) are sized to its share of
+    the cores, never above a limit the operator set."""
+    from rebalancer.lake import _local
+    from rebalancer.usecases import _batch
+
+    monkeypatch.setattr(_batch, "_cores", lambda: cores)
+    if given is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", given)
+    env = _batch.worker_environment(workers)
+    assert env["OMP_NUM_THREADS"] == want
+    monkeypatch.setattr(_local, "DUCKDB_THREADS", None)
+    monkeypatch.setenv("OMP_NUM_THREADS", env["OMP_NUM_THREADS"])
+    _batch.use_thread_share()  # what a worker does first
+    con = _local.sandboxed_duckdb()
+    assert con.execute("SELECT current_setting('threads')").fetchone() == (int(want),)

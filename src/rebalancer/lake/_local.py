@@ -340,6 +340,12 @@ class _Deadline:
             self._timer.join()  # no thread left holding the connection at interpreter exit
 
 
+#: Threads each DuckDB connection of this process uses (``None``: DuckDB's default, one per
+#: core). A shard worker sets its share of the cores (rebalancer.usecases._batch), so two
+#: workers on two cores do not each run a query on both.
+DUCKDB_THREADS: int | None = None
+
+
 def sandboxed_duckdb(directory: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with Athena's semantics that reads ``directory`` and nothing else
     (``None``: no file at all, only tables registered on it), its configuration locked."""
@@ -349,6 +355,8 @@ def sandboxed_duckdb(directory: str | None = None) -> duckdb.DuckDBPyConnection:
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET integer_division = true")  # 7/2 is 3, -7/2 is -3: Trino's rule
     con.execute("SET enable_progress_bar = false")  # it would print into query output
+    if DUCKDB_THREADS is not None:
+        con.execute(f"SET threads = {max(1, int(DUCKDB_THREADS))}")
     # Read the lake and nothing else (DuckDB adds its temp directory itself), then lock the
     # configuration so no query can undo it. Views and registered tables are not settings:
     # they are still (re)created after the lock.

@@ -456,11 +456,7 @@ def default_workers(accounts: int) -> int:
     use, capped at :data:`MAX_DEFAULT_WORKERS`; 1 below :data:`MIN_WORKER_ACCOUNTS`."""
     if accounts < MIN_WORKER_ACCOUNTS:
         return 1
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, min(cores, MAX_DEFAULT_WORKERS))
+    return max(1, min(_cores(), MAX_DEFAULT_WORKERS))
 
 
 def run_shards(
@@ -506,6 +502,36 @@ def _local_root(lake: Lake) -> str | None:
     return lake.root if type(lake) is LocalLake else None
 
 
+def _cores() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def worker_environment(workers: int) -> dict[str, str]:
+    """A shard worker's environment: this one, its thread pools sized to its share of the
+    cores (``OMP_NUM_THREADS``: XGBoost's OpenMP and Arrow's CPU pool read it at start; the
+    worker sets DuckDB's from it). Without it each of two workers on two cores ran Arrow,
+    DuckDB and XGBoost on both, and waited on the other's threads."""
+    share = max(1, _cores() // max(1, workers))
+    given = os.environ.get("OMP_NUM_THREADS", "")
+    if given.isdigit() and int(given) > 0:
+        share = min(share, int(given))  # the operator's own limit stands
+    return {**os.environ, "OMP_NUM_THREADS": str(share)}
+
+
+def use_thread_share() -> None:
+    """In a shard worker: DuckDB's threads as ``OMP_NUM_THREADS`` says (the other pools read
+    it themselves)."""
+    threads = os.environ.get("OMP_NUM_THREADS", "")
+    if threads.isdigit() and int(threads) > 0:
+        from rebalancer.lake import _local
+
+        _local.DUCKDB_THREADS = int(threads)
+
+
 def _stage_in_workers(
     lake: Lake,
     root: str,
@@ -519,6 +545,7 @@ def _stage_in_workers(
     (its error is for the caller's loop to raise in order)."""
     key = save_context(lake, ctx)
     shards = ctx.manifest.shards
+    env = worker_environment(workers)
     procs = [
         subprocess.Popen(
             [
@@ -535,6 +562,7 @@ def _stage_in_workers(
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
+            env=env,
         )
         for i in range(workers)
     ]
@@ -575,6 +603,7 @@ def _worker_main(argv: list[str]) -> None:
     root, key, index, step, parent = argv[0], argv[1], int(argv[2]), int(argv[3]), int(argv[4])
     strict = argv[5] == "strict"  # a strict worker stops at its first invalid account
     tune_allocator()
+    use_thread_share()
     lake = LocalLake(root)
     ctx = load_context(lake, key)
     for shard in range(index, ctx.manifest.shards, step):
