@@ -606,6 +606,10 @@ def _worker_main(argv: list[str]) -> None:
     use_thread_share()
     lake = LocalLake(root)
     ctx = load_context(lake, key)
+    if ctx.policy.model != "off":  # XGBoost's import (seconds) overlaps the first shard's read
+        from rebalancer.model._predict import prefetch_xgboost
+
+        prefetch_xgboost()
     for shard in range(index, ctx.manifest.shards, step):
         if os.getppid() != parent:
             return

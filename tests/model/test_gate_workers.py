@@ -1,0 +1,41 @@
+"""``model=gate`` with shard worker processes: each worker loads the model itself (XGBoost's
+import started early, its thread pools sized to its share of the cores) and the run is the
+one a single process writes: same run id, same gated trades and model columns."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from rebalancer.book import generate_book, write_book
+from rebalancer.engine import Policy
+from rebalancer.lake import LocalLake
+from rebalancer.model import price_bars
+from rebalancer.usecases import run_recommendations
+from tests.model.conftest import BOOK_START
+from tests.model.test_advise import AS_OF, model_lake  # noqa: F401  (the registered model)
+from tests.model.test_serving_paths import copy_models
+
+
+def test_gate_in_two_workers_is_the_single_process_run(
+    tmp_path: Path,
+    panel: pd.DataFrame,
+    model_lake: LocalLake,  # noqa: F811
+) -> None:
+    lake = LocalLake(tmp_path / "lake")
+    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
+    write_book(lake, generate_book(60, seed=12, prices=panel.loc[:BOOK_START]), shards=3)
+    copy_models(model_lake, lake)
+    policy = Policy(model="gate", min_confidence=0.5)
+    one = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, workers=1)
+    two = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, workers=2)
+    assert one.run_id == two.run_id and one.model_version == two.model_version is not None
+    assert one.model_counts == two.model_counts and two.model_counts["pinned"] > 0
+    order = ["account_id", "symbol", "side"]
+    pd.testing.assert_frame_equal(
+        one.rows.sort_values(order).reset_index(drop=True),
+        two.rows.sort_values(order).reset_index(drop=True),
+        check_dtype=False,
+    )
+    assert two.rows["model_action"].notna().all()
