@@ -159,13 +159,6 @@ class BookReport:
         return frame[mask].sort_values(["drift", "account_id"], ascending=[False, True])
 
 
-def _report_as_of(lake: Lake, run: RunInfo, symbols: set[str]) -> pd.Timestamp:
-    """Where drift is measured: the latest run's as-of, else the book's default as-of."""
-    if run.as_of is not None:
-        return run.as_of
-    return book_as_of(lake, symbols)
-
-
 def _priced(
     positions: pd.DataFrame, accounts: pd.DataFrame, prices: pd.Series
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
@@ -208,25 +201,6 @@ def _priced(
     return out, per_position, unpriced
 
 
-def _class_drift(per_position: pd.DataFrame, accounts: pd.DataFrame) -> pd.DataFrame:
-    """Mean |class weight - class target| per asset class x risk profile (accounts priced)."""
-    if per_position.empty:
-        return pd.DataFrame(columns=["asset_class", "risk_profile", "drift", "accounts"])
-    by_class = per_position.groupby(["account_id", "asset_class"])[["weight", "target_weight"]].sum(
-        min_count=1
-    )
-    by_class["dev"] = (by_class["weight"] - by_class["target_weight"]).abs()
-    by_class = by_class.dropna(subset=["dev"]).reset_index()
-    risk = accounts.set_index("account_id")["risk_profile"]
-    by_class["risk_profile"] = by_class["account_id"].map(risk).fillna("unknown")
-    out = (
-        by_class.groupby(["asset_class", "risk_profile"])
-        .agg(drift=("dev", "mean"), accounts=("account_id", "nunique"))
-        .reset_index()
-    )
-    return out
-
-
 def _run_accounts(lake: Lake, run: RunInfo) -> pd.DataFrame:
     if run.run_id is None:
         return pd.DataFrame(
@@ -240,43 +214,85 @@ def _empty_accounts() -> pd.DataFrame:
     return pd.DataFrame(columns=_ACCOUNT_COLUMNS)
 
 
-def _account_rows(
-    lake: Lake, household_id: str | None
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp | None, RunInfo, list[str]]:
-    """Accounts (all or one household) with value, drift and latest-run status, and their
-    priced positions."""
+#: Where ``book_base.sql`` takes the generated price rows.
+_PRICE_ROWS = "/* price rows */"
+
+
+def _book_sql(
+    part: str, prices: pd.Series, household_id: str | None
+) -> tuple[str, dict[str, object]]:
+    """``book_base.sql`` followed by ``book_<part>.sql``, with one VALUES row of placeholders per
+    priced symbol; the symbols and prices go through the params, never into the text."""
+    base = report_sql("book_base")
+    if base.count(_PRICE_ROWS) != 1:
+        raise ConfigError(f"sql/reports/book_base.sql must hold {_PRICE_ROWS} exactly once")
+    priced = prices.astype(float)
+    priced = priced[np.isfinite(priced.to_numpy())]  # a NaN close is no price
+    priced = priced[~priced.index.duplicated(keep="last")]
+    params: dict[str, object] = {"household_id": household_id}
+    rows = []
+    for i, (symbol, price) in enumerate(priced.items()):
+        rows.append(f", (:symbol_{i}, :price_{i})")
+        params[f"symbol_{i}"] = str(symbol)
+        params[f"price_{i}"] = float(price)
+    sql = base.replace(_PRICE_ROWS, _PRICE_ROWS + "".join(rows)) + report_sql(f"book_{part}")
+    return sql, params
+
+
+def _book_query(lake: Lake, part: str, prices: pd.Series, household_id: str | None) -> pd.DataFrame:
+    sql, params = _book_sql(part, prices, household_id)
+    return lake.query(sql, params=params)
+
+
+def _book_prices(
+    lake: Lake, run: RunInfo, household_id: str | None
+) -> tuple[pd.Timestamp | None, pd.Series]:
+    """The as-of drift is measured at and the prices there (none without market data)."""
+    if not has_tables(lake, "market_prices"):
+        return None, pd.Series(dtype=float)
+    try:
+        if run.as_of is not None:
+            as_of = run.as_of
+        else:
+            held = _book_query(lake, "symbols", pd.Series(dtype=float), household_id)
+            as_of = book_as_of(lake, set(held["symbol"].astype(str)))
+        return as_of, load_prices(lake, as_of)
+    except MarketDataError:
+        return None, pd.Series(dtype=float)
+
+
+def _empty_class_drift() -> pd.DataFrame:
+    return pd.DataFrame(columns=["asset_class", "risk_profile", "drift", "accounts"])
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What :func:`_account_rows` found: the account rows and what they were priced with."""
+
+    accounts: pd.DataFrame
+    as_of: pd.Timestamp | None
+    run: RunInfo
+    unpriced: list[str]
+    prices: pd.Series
+
+
+def _account_rows(lake: Lake, household_id: str | None) -> _Rows:
+    """Accounts (all or one household) with value, drift and latest-run status.
+
+    The figures are computed in the lake's engine (``book_base.sql`` + ``book_accounts.sql``):
+    one row per account comes back, never the book's positions.
+    """
     run = latest_run(lake)
     if not has_tables(lake, "accounts"):
-        return _empty_accounts(), pd.DataFrame(), None, run, []
-    params = {"household_id": household_id}
-    accounts = (
-        lake.query(report_sql("accounts"), params=params)
-        if has_tables(lake, "clients")
-        else lake.query(
-            "SELECT *, 'unknown' AS risk_profile FROM accounts "
-            "WHERE :household_id IS NULL OR household_id = :household_id ORDER BY account_id",
-            params=params,
-        )
-    )
-    if accounts.empty:
-        return _empty_accounts(), pd.DataFrame(), None, run, []
-    if has_tables(lake, "holdings", "model_portfolios", "securities"):
-        positions = lake.query(report_sql("positions"), params=params)
-    else:
-        positions = pd.DataFrame(
-            columns=["account_id", "symbol", "quantity", "target_weight", "asset_class"]
-        )
-    symbols = set(positions["symbol"].astype(str)) - {CASH}
-    as_of: pd.Timestamp | None = None
-    prices = pd.Series(dtype=float)
-    if has_tables(lake, "market_prices"):
-        try:
-            as_of = _report_as_of(lake, run, symbols)
-            prices = load_prices(lake, as_of)
-        except MarketDataError:
-            as_of = None
-    per_account, per_position, unpriced = _priced(positions, accounts, prices)
-    merged = accounts.merge(per_account, left_on="account_id", right_index=True, how="left")
+        return _Rows(_empty_accounts(), None, run, [], pd.Series(dtype=float))
+    as_of, prices = _book_prices(lake, run, household_id)
+    merged = _book_query(lake, "accounts", prices, household_id)
+    if merged.empty:
+        return _Rows(_empty_accounts(), None, run, [], prices)
+    unpriced: list[str] = []
+    if merged["unpriced"].astype(bool).any():
+        found = _book_query(lake, "unpriced", prices, household_id)
+        unpriced = sorted(found["symbol"].astype(str))
     ran = _run_accounts(lake, run)
     merged = merged.merge(ran.drop(columns=["drift_before"]), on="account_id", how="left")
     if run.run_id is None:
@@ -286,19 +302,34 @@ def _account_rows(
     merged["trades"] = merged["trades"].fillna(0).astype(int)
     for column in ("traded_value", "est_tax", "cost"):
         merged[column] = merged[column].astype(float).fillna(0.0)
-    return merged[_ACCOUNT_COLUMNS], per_position, as_of, run, unpriced
+    return _Rows(merged[_ACCOUNT_COLUMNS], as_of, run, unpriced, prices)
 
 
 def book_report(lake: Lake) -> BookReport:
-    """Every account's value and drift, its status in the latest run, and class drift."""
-    accounts, per_position, as_of, run, unpriced = _account_rows(lake, None)
-    return BookReport(
-        accounts=accounts.reset_index(drop=True),
-        class_drift=_class_drift(per_position, accounts),
-        as_of=as_of,
-        run=run,
-        unpriced=unpriced,
+    """Every account's value and drift, its status in the latest run, and class drift (both
+    computed in the lake's engine: pandas gets one row per account and the class table)."""
+    rows = _account_rows(lake, None)
+    class_drift = (
+        _book_query(lake, "class_drift", rows.prices, None)
+        if len(rows.accounts)
+        else _empty_class_drift()
     )
+    return BookReport(
+        accounts=rows.accounts.reset_index(drop=True),
+        class_drift=class_drift,
+        as_of=rows.as_of,
+        run=rows.run,
+        unpriced=rows.unpriced,
+    )
+
+
+def _household_positions(
+    lake: Lake, household_id: str, accounts: pd.DataFrame, prices: pd.Series
+) -> pd.DataFrame:
+    """Every priced position of one household's accounts (``_priced``, in pandas: a household
+    is a handful of accounts); the same figures ``book_base.sql`` computes for the book."""
+    positions = lake.query(report_sql("positions"), params={"household_id": household_id})
+    return _priced(positions, accounts, prices)[1]
 
 
 # ------------------------------------------------------------------ one account
@@ -354,8 +385,10 @@ def account_report(lake: Lake, account_id: str) -> AccountReport:
     if found.empty:
         raise NotFoundError(f"account {account_id} not found")
     household_id = str(found["household_id"].iloc[0])
-    accounts, per_position, as_of, run, _ = _account_rows(lake, household_id)
+    rows = _account_rows(lake, household_id)
+    accounts, as_of, run = rows.accounts, rows.as_of, rows.run
     row = accounts[accounts["account_id"] == account_id].iloc[0]
+    per_position = _household_positions(lake, household_id, accounts, rows.prices)
     mine = per_position[per_position["account_id"] == account_id] if len(per_position) else None
     holdings = (
         mine.drop(columns=["account_id"]).sort_values("symbol").reset_index(drop=True)
