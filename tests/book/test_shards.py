@@ -5,7 +5,6 @@ and on unsharded versions."""
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from pathlib import Path
 
 import duckdb
@@ -405,7 +404,7 @@ def test_a_footer_is_parsed_once_and_a_replaced_object_is_read_anew(
     rows) is read with its own footer."""
     from rebalancer.book import _shards
 
-    monkeypatch.setattr(_shards, "_footers", OrderedDict())
+    monkeypatch.setattr(_shards, "_footers", _shards._FooterCache())
     parsed: list[object] = []
     real = _shards.pq.read_metadata
     monkeypatch.setattr(
@@ -432,11 +431,11 @@ def test_a_batch_shard_read_keeps_no_footer_and_the_cache_is_bounded(
     sharded: LocalLake, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A batch reads each shard once, so it keeps no footer (a 10M book's worker kept 2,048 of
-    them, ~400 MiB); household reads keep at most :data:`MAX_FOOTERS`, the least recently
-    used dropped first."""
+    them, ~400 MiB); household reads keep at most :data:`MAX_FOOTERS` footers and
+    :data:`MAX_FOOTER_BYTES` of them, the least recently used dropped first."""
     from rebalancer.book import _shards
 
-    monkeypatch.setattr(_shards, "_footers", OrderedDict())
+    monkeypatch.setattr(_shards, "_footers", _shards._FooterCache())
     read_shard(sharded, 1)
     assert len(_shards._footers) == 0
     monkeypatch.setattr(_shards, "MAX_FOOTERS", 2)
@@ -448,6 +447,17 @@ def test_a_batch_shard_read_keeps_no_footer_and_the_cache_is_bounded(
     _shards._read_object(sharded.blobs, keys[0], "holdings")  # 0 is now the most recent
     _shards._read_object(sharded.blobs, keys[2], "holdings")
     assert list(_shards._footers) == [sharded.blobs.uri(keys[0]), sharded.blobs.uri(keys[2])]
+    sizes = [footer.metadata.serialized_size for _, footer in _shards._footers.values()]
+    assert _shards._footers.bytes == sum(sizes) > 0
+    # a byte bound below two footers keeps only the newest one
+    monkeypatch.setattr(_shards, "MAX_FOOTERS", 100)
+    monkeypatch.setattr(_shards, "MAX_FOOTER_BYTES", max(sizes) + 1)
+    _shards._read_object(sharded.blobs, keys[1], "holdings")
+    assert list(_shards._footers) == [sharded.blobs.uri(keys[1])]
+    assert (
+        _shards._footers.bytes
+        == _shards._footers[sharded.blobs.uri(keys[1])][1].metadata.serialized_size
+    )
 
 
 def test_select_of_a_whole_household_is_the_book_itself(sharded: LocalLake) -> None:

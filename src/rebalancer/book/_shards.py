@@ -223,10 +223,13 @@ def _read_object(
 _FILTER_COLUMNS = frozenset({"account_id", "household_id"})
 #: Parsed footers of shard objects, by URI, least recently used first: ``(validator, footer)``
 #: (see :func:`_footer`). Only the single-household path fills it; a batch reads each shard once.
-_footers: OrderedDict[str, tuple[object, _Footer]] = OrderedDict()
-#: Footers kept per process (a 10M book has 7 x 1,000 shard objects; a parsed footer of a
-#: 10k-account shard is a few hundred KB), the least recently used dropped first.
-MAX_FOOTERS = 512
+_footers: _FooterCache
+#: Footers kept per process, the least recently used dropped first: at most this many, and
+#: at most :data:`MAX_FOOTER_BYTES` of them as serialized (parsed, a footer takes about 7x its
+#: serialized size: a 1M book's 600 shard objects have 10 MiB of footers, 73 MiB parsed, so a
+#: warm API process keeps them all; a 10M book's would take 730 MiB, so a third are kept).
+MAX_FOOTERS = 8_192
+MAX_FOOTER_BYTES = 32 * 2**20
 
 
 @dataclass(frozen=True)
@@ -313,10 +316,30 @@ def _footer(
     if isinstance(source, pa.BufferReader):
         source.seek(0)
     if cache:
-        _footers[uri] = (validator, footer)
-        while len(_footers) > MAX_FOOTERS:
-            _footers.popitem(last=False)
+        _footers.keep(uri, validator, footer)
     return source, footer
+
+
+class _FooterCache(OrderedDict[str, tuple[object, "_Footer"]]):
+    """Parsed footers by URI, least recently used first, with their serialized bytes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def keep(self, uri: str, validator: object, footer: _Footer) -> None:
+        """Cache a parsed footer, then drop the least recently used past either bound."""
+        old = self.pop(uri, None)
+        if old is not None:
+            self.bytes -= old[1].metadata.serialized_size
+        self[uri] = (validator, footer)
+        self.bytes += footer.metadata.serialized_size
+        while len(self) > 1 and (len(self) > MAX_FOOTERS or self.bytes > MAX_FOOTER_BYTES):
+            _, (_, dropped) = self.popitem(last=False)
+            self.bytes -= dropped.metadata.serialized_size
+
+
+_footers = _FooterCache()
 
 
 def _read_rows(
