@@ -16,7 +16,7 @@ import pytest
 
 from rebalancer.book import generate_book, write_book
 from rebalancer.lake import LocalLake
-from rebalancer.market import load_prices, seed_securities
+from rebalancer.market import book_as_of, load_prices, seed_securities
 from rebalancer.usecases import reports, run_recommendations
 from rebalancer.usecases._reports import _book_query, _book_sql, _priced, report_sql
 from tests.api.conftest import daily_bars
@@ -231,3 +231,27 @@ def test_empty_book_sql(tmp_path: Path) -> None:
     lake = LocalLake(tmp_path / "empty")
     assert _book_query(lake, "accounts", pd.Series({"SPY": 1.0}), None).empty
     assert _book_query(lake, "class_drift", pd.Series(dtype=float), None).empty
+
+
+def test_before_any_run_drift_is_at_the_books_as_of(generated, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    lake, _, chunk = generated
+    fresh = LocalLake(tmp_path / "fresh")
+    seed_securities(fresh)
+    fresh.write("market_prices", lake.read("market_prices"))
+    write_book(fresh, [chunk])
+    report = reports.book_report(fresh)
+    assert report.run.run_id is None
+    tables = chunk.tables
+    symbols = set(tables["holdings"]["symbol"]) | set(tables["model_portfolios"]["symbol"])
+    assert report.as_of == book_as_of(fresh, symbols - {"CASH"})
+    assert (report.accounts["status"] == "no_run").all()
+    _assert_figures_match(fresh, report)
+    # One household: priced where its own symbols all have a close.
+    first = tables["accounts"].iloc[0]
+    mine = tables["accounts"][tables["accounts"]["household_id"] == first["household_id"]]
+    held = tables["holdings"][tables["holdings"]["account_id"].isin(mine["account_id"])]
+    models = tables["model_portfolios"]
+    targeted = models[models["model_id"].isin(mine["model_id"])]
+    own = (set(held["symbol"]) | set(targeted["symbol"])) - {"CASH"}
+    assert reports.account_report(fresh, str(first["account_id"])).as_of == book_as_of(fresh, own)
+    fresh.close()
