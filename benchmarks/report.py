@@ -117,6 +117,10 @@ def _shards(r: dict[str, Any]) -> list[Row]:
         else:
             case = f"recommend --all, {x['accounts']:,} accounts, {x['shards']} shards"
             ours = f"{_s(sharded['seconds'])}, peak {sharded['peak_mib']:,.0f} MiB"
+            if sharded.get("workers", 1) > 1:
+                ours += f" + {sharded['workers']} workers x {sharded['worker_peak_mib']:,.0f} MiB"
+            if sharded.get("finish_seconds") is not None:
+                ours += f" (final step {_s(sharded['finish_seconds'])})"
             if whole:
                 peer = f"whole book {_s(whole['seconds'])}, peak {whole['peak_mib']:,.0f} MiB"
                 ratio = f"{whole['peak_mib'] / sharded['peak_mib']:.1f}x less memory"
@@ -125,8 +129,12 @@ def _shards(r: dict[str, Any]) -> list[Row]:
             rows.append(("shards", case, ours, peer, ratio))
         if x.get("single"):
             one = x["single"]
+            figures = f"p50 {one['p50_ms']:,.0f} ms, p99 {one['p99_ms']:,.0f} ms"
+            if "cpu_p99_ms" in one:
+                figures += (f" (CPU p50 {one['cpu_p50_ms']:,.0f} ms, p99 "
+                            f"{one['cpu_p99_ms']:,.0f} ms; load {one['load_average'][0]:.1f})")  # fmt: skip
             rows.append(("shards (one account)", f"{one['calls']} calls at {x['accounts']:,}",
-                         f"p50 {one['p50_ms']:,.0f} ms, p99 {one['p99_ms']:,.0f} ms", "", ""))  # fmt: skip
+                         figures, "", ""))  # fmt: skip
     return rows
 
 
@@ -135,11 +143,19 @@ def _model_gate(r: dict[str, Any]) -> list[Row]:
     for x in r["results"]:
         off, gate = x["off"], x["gate"]
         how = "approx" if x.get("approx_contribs") else "the model's"
+        ratio = f"{gate['seconds'] / off['seconds']:.2f}x the off run (target 1.5x)"
+        cpu = x.get("cpu_median")
+        if cpu:
+            ratio += f"; CPU {cpu['gate'] / cpu['off']:.2f}x ({_s(cpu['gate'])} / {_s(cpu['off'])})"
         rows.append(("model gate", f"recommend --all model=gate, {off['accounts']:,} accounts "
                      f"({how} reasons, traded sleeves)", _s(gate["seconds"]),
-                     f"model=off {_s(off['seconds'])}",
-                     f"{gate['seconds'] / off['seconds']:.2f}x the off run (target 1.5x)"))  # fmt: skip
+                     f"model=off {_s(off['seconds'])}", ratio))  # fmt: skip
     return rows
+
+
+def _book_report(r: dict[str, Any]) -> list[Row]:
+    return [("dashboard book report", f"{r['accounts']:,} accounts, median of {len(r['runs'])}",
+             f"{_s(r['median_seconds'])}, peak {r['median_peak_mib']:,.0f} MiB", "", "")]  # fmt: skip
 
 
 def _backtest(r: dict[str, Any]) -> list[Row]:
@@ -169,9 +185,11 @@ RENDER: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "train": _train,
     "shards": _shards,
     "shards_1m": _shards,
+    "shards_1m_single": _shards,
     "shards_10m": _shards,
     "model_gate_20k": _model_gate,
     "model_gate_100k": _model_gate,
+    "book_report_1m": _book_report,
     "backtest": _backtest,
 }
 
