@@ -113,7 +113,8 @@ def _shards(r: dict[str, Any]) -> list[Row]:
         if sharded is None:  # a kept lake whose runs were not (yet) timed: its generation
             rows.append(("shards (generate)", f"{x['accounts']:,} accounts, {x['shards']} "
                          "shards", f"{_s(x['generate_seconds'])}, peak "
-                         f"{x['generate_peak_mib']:,.0f} MiB", "recommend not run", ""))  # fmt: skip
+                         f"{x['generate_peak_mib']:,.0f} MiB",
+                         "" if x.get("single") else "recommend not run", ""))  # fmt: skip
         else:
             case = f"recommend --all, {x['accounts']:,} accounts, {x['shards']} shards"
             ours = f"{_s(sharded['seconds'])}, peak {sharded['peak_mib']:,.0f} MiB"
