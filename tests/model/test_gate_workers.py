@@ -14,19 +14,20 @@ from rebalancer.lake import LocalLake
 from rebalancer.model import price_bars
 from rebalancer.usecases import run_recommendations
 from tests.model.conftest import BOOK_START
-from tests.model.test_advise import AS_OF, model_lake  # noqa: F401  (the registered model)
+from tests.model.test_advise import AS_OF
 from tests.model.test_serving_paths import copy_models
 
 
 def test_gate_in_two_workers_is_the_single_process_run(
     tmp_path: Path,
     panel: pd.DataFrame,
-    model_lake: LocalLake,  # noqa: F811
+    sim_lake: LocalLake,
+    registered: dict,
 ) -> None:
     lake = LocalLake(tmp_path / "lake")
     lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
     write_book(lake, generate_book(60, seed=12, prices=panel.loc[:BOOK_START]), shards=3)
-    copy_models(model_lake, lake)
+    copy_models(sim_lake, lake)  # the small trained model, current
     policy = Policy(model="gate", min_confidence=0.5)
     one = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, workers=1)
     two = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, workers=2)
