@@ -339,28 +339,27 @@ def finish_run(
     collected: list[pd.DataFrame] = []
     accounts: list[pd.DataFrame] = []
     rejected: list[pd.DataFrame] = []
-    dt = _run_partition(blobs, ctx, schema) if parts["trades"][0] else None
     keys: list[str] = []
-    key = f"{schema.name}/dt={dt}/run-{run_id}.parquet"
     with contextlib.ExitStack() as stack:
         writer: pq.ParquetWriter | None = None
-        if write and dt is not None:
-            stream = stack.enter_context(blobs.open_write(key))
-            writer = stack.enter_context(
-                pq.ParquetWriter(stream, schema.arrow_schema(), compression="zstd")
-            )
-        staged = _read_staged(blobs, ctx, run_id, schema, trades=writer is not None or collect)
-        for shard in staged:
+        for shard in _read_staged(blobs, ctx, run_id, schema, trades=write or collect):
             rejected.append(shard.rejected.to_pandas())
             if shard.trades is None:
                 continue
             if collect:
                 accounts.append(_read_parquet(blobs, f"{shard.prefix}accounts.parquet").to_pandas())
                 collected.append(shard.trades.to_pandas())
-            if writer is not None and shard.trades.num_rows:
-                writer.write_table(shard.trades)
-    if write and dt is not None:
-        keys.append(blobs.uri(key))
+            if not write or not shard.trades.num_rows:
+                continue
+            if writer is None:  # the first trades name the run's partition (its as-of's day)
+                dt = split_by_partition(schema, shard.trades.slice(0, 1))[0][0]
+                key = f"{schema.name}/dt={dt}/run-{run_id}.parquet"
+                stream = stack.enter_context(blobs.open_write(key))
+                writer = stack.enter_context(
+                    pq.ParquetWriter(stream, schema.arrow_schema(), compression="zstd")
+                )
+                keys.append(blobs.uri(key))
+            writer.write_table(shard.trades)
     blobs.delete(blobs.list_keys(f"{RUNS_PREFIX}/{ctx.key}/"))
     totals: dict[str, float | int] = {
         "accounts": parts["accounts"][0],
@@ -422,16 +421,6 @@ def _run_trades(blobs: BlobStore, prefix: str, run_id: str, schema: pa.Schema) -
     at = trades.schema.get_field_index("run_id")
     ids = pa.array([run_id] * trades.num_rows, type=pa.string())
     return trades.set_column(at, "run_id", ids).cast(schema)
-
-
-def _run_partition(blobs: BlobStore, ctx: RunContext, schema: TableSchema) -> str:
-    """The ``dt`` partition of the run's object: that of the first shard with trades (every
-    trade of a run has the run's as-of)."""
-    for shard in range(ctx.manifest.shards):
-        trades = _read_parquet(blobs, f"{_stage_prefix(ctx.key, shard)}trades.parquet")
-        if trades.num_rows:
-            return str(split_by_partition(schema, trades.slice(0, 1))[0][0])
-    raise ConflictError(f"run {ctx.key}: its markers count trades but no shard staged any")
 
 
 def _sum_counts(parts: Iterable[dict[str, int]]) -> dict[str, int]:
