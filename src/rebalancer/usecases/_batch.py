@@ -38,7 +38,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -50,7 +49,7 @@ from rebalancer.book._shards import (
     shard_symbols,
 )
 from rebalancer.book._tables import BookTables
-from rebalancer.engine import CHUNK_SIZE, ENGINE_VERSION, Policy, Recommendation, recommend_book
+from rebalancer.engine import CHUNK_SIZE, ENGINE_VERSION, Policy, recommend_book
 from rebalancer.errors import ConfigError, ConflictError, InvalidAccountError
 from rebalancer.lake import Lake, TableSchema, get_schema
 from rebalancer.lake._base import split_by_partition
@@ -63,12 +62,12 @@ from rebalancer.usecases._advice import (
     model_predictor,
     pinned_sleeves,
 )
+from rebalancer.usecases._digest import DIGEST_COLUMNS, digest_parts, run_id_from_parts
 
 if TYPE_CHECKING:  # XGBoost is imported only when a model is used
     from rebalancer.model._predict import Predictor
 
 RUNS_PREFIX = "_runs"
-_PARTS = ("trades", "accounts", "rejected")
 ShardProgress = Callable[[int, int], None]
 
 
@@ -77,40 +76,6 @@ def _blobs(lake: Lake) -> BlobStore:
     if blobs is None:
         raise ConfigError(f"{lake!r} has no object store: a sharded run needs one")
     return blobs
-
-
-def _digest_parts(rec: Recommendation) -> dict[str, list[int]]:
-    """Per part, ``[rows, sum of row hashes mod 2**64]``: what ``run_id_for`` hashes."""
-    parts = {
-        "trades": rec.trades[["account_id", "symbol", "side", "quantity", "price"]],
-        "accounts": rec.accounts[["account_id", "cash_before", "drift_before"]],
-        "rejected": rec.rejected,
-    }
-    out = {}
-    for name, frame in parts.items():
-        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        out[name] = [len(frame), int(hashed.sum(dtype=np.uint64))]
-    return out
-
-
-def run_id_from_parts(
-    parts: dict[str, list[int]],
-    prices: pd.Series,
-    as_of: pd.Timestamp,
-    policy: Policy,
-    scope: str,
-    model_version: str | None,
-) -> str:
-    """``run_id_for`` from summed digest parts (must stay byte-for-byte in step with it)."""
-    digest = hashlib.sha256()
-    head = {"as_of": as_of.isoformat(), "policy": policy.to_json(), "scope": scope,
-            "engine": ENGINE_VERSION, "model": model_version}  # fmt: skip
-    digest.update(json.dumps(head, sort_keys=True).encode())
-    for name in _PARTS:
-        rows, total = parts[name]
-        digest.update(f"{name}:{rows}:{total % 2**64}".encode())
-    digest.update(prices.sort_index().to_json().encode())
-    return digest.hexdigest()[:20]
 
 
 def run_key(
@@ -272,7 +237,7 @@ def stage_shard(lake: Lake, ctx: RunContext, shard: int, *, strict: bool = False
     blobs.put(f"{prefix}rejected.parquet", _parquet(rec.rejected))
     marker: dict[str, Any] = {
         "shard": shard,
-        "parts": _digest_parts(rec),
+        "parts": digest_parts(rec),
         "turnover": float(rec.trades["value"].sum()) if len(rec.trades) else 0.0,
         "value": float(rec.accounts["account_value"].clip(lower=0).sum()),
         "traded": int((rec.accounts["trades"] > 0).sum()),
@@ -329,7 +294,7 @@ def finish_run(
             f"{len(missing)} shard(s) of run {ctx.key} are not done (first: {missing[0]}); "
             "re-run to complete it"
         )
-    parts = {name: [0, 0] for name in _PARTS}
+    parts = {name: [0, 0] for name in DIGEST_COLUMNS}
     for marker in markers:
         for name, (rows, total) in marker["parts"].items():
             parts[name][0] += int(rows)
@@ -595,10 +560,10 @@ def _worker_main(argv: list[str]) -> None:
     use_thread_share()
     lake = LocalLake(root)
     ctx = load_context(lake, key)
-    if ctx.policy.model != "off":  # XGBoost's import (seconds) overlaps the first shard's read
-        from rebalancer.model._predict import prefetch_xgboost
+    if ctx.policy.model != "off":  # XGBoost's import overlaps the first shard's read; this
+        from rebalancer.model._predict import prefetch_xgboost  # process only scores: no sklearn
 
-        prefetch_xgboost()
+        prefetch_xgboost(scoring_only=True)
     for shard in range(index, ctx.manifest.shards, step):
         if os.getppid() != parent:
             return

@@ -13,13 +13,10 @@ alone (:func:`~rebalancer.book._shards.read_household`), no SQL.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from rebalancer.book import BookTables
@@ -60,6 +57,7 @@ from rebalancer.usecases._batch import (
     save_context,
     sharded_symbols,
 )
+from rebalancer.usecases._digest import digest_parts, run_id_from_parts
 
 if TYPE_CHECKING:
     from rebalancer.model._predict import Predictor
@@ -143,21 +141,7 @@ def run_id_for(
     reproducible and much cheaper; two books that yield identical rows share an object with
     identical content.
     """
-    digest = hashlib.sha256()
-    head = {"as_of": as_of.isoformat(), "policy": policy.to_json(), "scope": scope,
-            "engine": ENGINE_VERSION, "model": model_version}  # fmt: skip
-    digest.update(json.dumps(head, sort_keys=True).encode())
-    parts = {
-        "trades": rec.trades[["account_id", "symbol", "side", "quantity", "price"]],
-        "accounts": rec.accounts[["account_id", "cash_before", "drift_before"]],
-        "rejected": rec.rejected,
-    }
-    for name, frame in parts.items():
-        hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-        # Sum of row hashes (mod 2^64): independent of row order.
-        digest.update(f"{name}:{len(frame)}:{int(hashed.sum(dtype=np.uint64))}".encode())
-    digest.update(prices.sort_index().to_json().encode())
-    return digest.hexdigest()[:20]
+    return run_id_from_parts(digest_parts(rec), prices, as_of, policy, scope, model_version)
 
 
 def recommendation_rows(
