@@ -1,6 +1,7 @@
 """The factory's in-process predictor knows its model from the metadata at once and loads the
-booster when it first scores; XGBoost's import starts in the background meanwhile. A corrupt
-archive is the same ModelError, at that first use."""
+booster when it first scores; the factory imports nothing (a process that only plans a run,
+its shard workers scoring, never imports XGBoost); whoever scores starts the import in the
+background first. A corrupt archive is the same ModelError, at that first use."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from rebalancer.model._registry import pack
 from tests.model.test_serving_paths import copy_models
 
 
-def test_the_booster_loads_on_first_use_and_xgboost_is_imported_meanwhile(
+def test_the_booster_loads_on_first_use_and_xgboost_is_imported_by_who_scores(
     sim_lake: LocalLake, registered: dict, data: pd.DataFrame, tmp_path: Path
 ) -> None:
     rows = data.head(5)
@@ -27,10 +28,12 @@ def test_the_booster_loads_on_first_use_and_xgboost_is_imported_meanwhile(
 import sys, threading
 import pandas as pd
 from rebalancer.lake import LocalLake
-from rebalancer.model._predict import get_predictor, _prefetching
+from rebalancer.model._predict import get_predictor, start_loading, _prefetching
 assert "xgboost" not in sys.modules
 predictor = get_predictor(LocalLake({str(sim_lake.root)!r}))
 assert predictor.version == {registered["version"]!r} and predictor._loaded is None
+assert not _prefetching and "xgboost" not in sys.modules  # the factory imports nothing
+start_loading(predictor)  # what advise() and a shard worker do before the features query
 assert len(_prefetching) == 1 and _prefetching[0].daemon
 _prefetching[0].join(120)
 assert "xgboost" in sys.modules and predictor._loaded is None  # imported, not loaded

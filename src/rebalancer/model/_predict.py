@@ -262,17 +262,16 @@ class LocalPredictor:
 
     @classmethod
     def on_first_use(cls, lake: Lake, metadata: dict[str, Any]) -> LocalPredictor:
-        """The model ``metadata`` names, its booster loaded when first used. XGBoost's import
-        (~4 s: it imports scikit-learn, which imports SciPy) starts now in a background
-        thread (:func:`prefetch_xgboost`), so it overlaps the run's reads and its features
-        query (DuckDB, which releases the GIL) instead of coming before them. A corrupt
-        archive is a ModelError at that first use."""
+        """The model ``metadata`` names, its booster loaded when first used. Nothing is
+        imported here: a process that only plans a run (its shard workers score) never
+        imports XGBoost (~3 s of CPU); whoever scores starts the import in the background
+        first (:func:`prefetch_xgboost`: the advice, a shard's staging), so it overlaps the
+        reads and the features query. A corrupt archive is a ModelError at that first use."""
         version = str(metadata["version"])
         predictor = cls.__new__(cls)
         predictor._loaded = None
         predictor._metadata = metadata
         predictor._load = lambda: load_model(lake, version)
-        prefetch_xgboost()
         return predictor
 
     @property
@@ -481,20 +480,32 @@ def get_predictor(lake: Lake, settings: Settings | None = None, *, client: Any =
     return LocalPredictor.on_first_use(lake, model_metadata(lake))
 
 
+def start_loading(predictor: Predictor) -> None:
+    """Start XGBoost's import in the background if ``predictor`` scores in this process (a
+    SageMaker predictor needs no XGBoost): called where scoring is about to happen, so the
+    import overlaps the features query."""
+    if isinstance(predictor, LocalPredictor):
+        prefetch_xgboost()
+
+
 _prefetch_lock = threading.Lock()
 _prefetching: list[threading.Thread] = []
 
 
-def prefetch_xgboost() -> None:
+def prefetch_xgboost(*, scoring_only: bool = False) -> None:
     """Import XGBoost in a daemon thread, once per process (nothing if it is imported). A
     thread that needs it meanwhile waits on Python's import lock for the same module, so
-    the import happens once either way; a failure is left to that thread's own import."""
+    the import happens once either way; a failure is left to that thread's own import.
+
+    ``scoring_only``: a process that only scores (a shard worker) imports it without its
+    scikit-learn wrappers (:func:`import_xgboost_for_scoring`)."""
     if "xgboost" in sys.modules:
         return
     with _prefetch_lock:
         if _prefetching:
             return
-        thread = threading.Thread(target=_import_xgboost, name="prefetch-xgboost", daemon=True)
+        target = import_xgboost_for_scoring if scoring_only else _import_xgboost
+        thread = threading.Thread(target=target, name="prefetch-xgboost", daemon=True)
         _prefetching.append(thread)
         thread.start()
 
@@ -502,3 +513,24 @@ def prefetch_xgboost() -> None:
 def _import_xgboost() -> None:
     with contextlib.suppress(Exception):
         importlib.import_module("xgboost")
+
+
+def import_xgboost_for_scoring() -> None:
+    """Import XGBoost without scikit-learn, in a process that only scores boosters.
+
+    ``xgboost.compat`` imports scikit-learn when it is installed (for ``XGBClassifier``
+    and friends), and scikit-learn imports most of SciPy: ~2 s of a ~2.6 s import, paid by
+    every shard worker. ``Booster``, ``DMatrix`` and ``inplace_predict`` do not use it, so
+    during this import ``sklearn`` reads as absent (``xgboost.compat`` then defines its own
+    stand-ins, as without scikit-learn); ``sklearn`` itself stays importable afterwards.
+    Only for a process that never uses XGBoost's scikit-learn API (its ``XGBClassifier``
+    would say scikit-learn is missing): nothing if XGBoost or scikit-learn is imported."""
+    if "xgboost" in sys.modules or "sklearn" in sys.modules:
+        return
+    sys.modules["sklearn"] = None  # type: ignore[assignment]  # "import sklearn" fails
+    try:
+        with contextlib.suppress(Exception):
+            importlib.import_module("xgboost")
+    finally:
+        if sys.modules.get("sklearn", ...) is None:
+            del sys.modules["sklearn"]

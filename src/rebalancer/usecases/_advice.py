@@ -85,9 +85,11 @@ def advise(
     can explain the traded ones afterwards: the actions and confidences do not change, and
     exact reasons cost far more than the prediction."""
     from rebalancer.model._features import book_features
+    from rebalancer.model._predict import start_loading
 
     if book.accounts.empty:
         return pd.DataFrame(columns=ADVICE_COLUMNS)
+    start_loading(predictor)  # XGBoost's import (seconds) overlaps the features query
     rows = book_features(_storable(book), bars, as_of, min_trade_value=policy.min_trade_value)
     scored = predictor.predict(rows, reasons=reasons)
     out = pd.DataFrame(
