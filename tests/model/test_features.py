@@ -51,7 +51,7 @@ def test_sql_is_athena_and_columns_match_the_schema(
     schema = get_schema("decision_features").column_names
     assert list(whole.columns) == [c for c in schema if c != "as_of"]
     assert tuple(whole.columns[: len(KEY_COLUMNS)]) == KEY_COLUMNS
-    assert feature_names(whole) == model_features() and len(model_features()) == 39
+    assert feature_names(whole) == model_features() and len(model_features()) == 44
     assert whole[feature_names(whole)].dtypes.eq("float64").all()
 
 

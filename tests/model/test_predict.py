@@ -184,7 +184,7 @@ def test_unreachable_endpoint_is_a_clear_error(rows: pd.DataFrame, registered: d
 def test_feature_mismatch_fails_loudly(local: LocalPredictor, rows: pd.DataFrame) -> None:
     with pytest.raises(ModelError, match="feature mismatch: the request lacks band_ratio"):
         local.predict(rows.drop(columns=["band_ratio"]))
-    with pytest.raises(ServingError, match="feature mismatch: the model takes 39 features"):
+    with pytest.raises(ServingError, match="feature mismatch: the model takes 44 features"):
         inference.predict_fn(np.zeros((2, 5)), local._model.booster)
     with pytest.raises(ServingError, match="content type"):
         inference.input_fn("1,2", "application/json")

@@ -81,9 +81,15 @@ def training_set(lake: Lake, *, source: str = "") -> pd.DataFrame:
 def prepare_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """The training query's rows as training wants them (features float64, NULL -> NaN,
     ``as_of`` a timestamp, no ``dt``): shared by the lake path and the SageMaker job, which
-    reads the same query's rows from Parquet that Athena UNLOADed."""
+    reads the same query's rows from Parquet that Athena UNLOADed.
+
+    A feature column the rows lack (``decision_features`` written before the feature was
+    added: Athena reads it as NULL, the embedded engine takes the first object's columns) is
+    all missing: the model cannot split on it until the decisions are simulated again."""
     frame = frame.drop(columns=["dt"], errors="ignore")
     for column in model_features():
+        if column not in frame.columns:
+            frame[column] = np.nan
         frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
     frame["as_of"] = pd.to_datetime(frame["as_of"])
     return frame
