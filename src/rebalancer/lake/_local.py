@@ -7,10 +7,10 @@ import os
 import re
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
@@ -346,17 +346,21 @@ class _Deadline:
 DUCKDB_THREADS: int | None = None
 
 
-def sandboxed_duckdb(directory: str | None = None) -> duckdb.DuckDBPyConnection:
+def sandboxed_duckdb(
+    directory: str | None = None, *, threads: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with Athena's semantics that reads ``directory`` and nothing else
-    (``None``: no file at all, only tables registered on it), its configuration locked."""
+    (``None``: no file at all, only tables registered on it), its configuration locked.
+    ``threads``: its thread count (``None``: :data:`DUCKDB_THREADS`)."""
     import duckdb  # here, not at import: the Lambdas (AwsLake) ship without DuckDB
 
     con = duckdb.connect(":memory:")
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET integer_division = true")  # 7/2 is 3, -7/2 is -3: Trino's rule
     con.execute("SET enable_progress_bar = false")  # it would print into query output
-    if DUCKDB_THREADS is not None:
-        con.execute(f"SET threads = {max(1, int(DUCKDB_THREADS))}")
+    threads = DUCKDB_THREADS if threads is None else threads
+    if threads is not None:
+        con.execute(f"SET threads = {max(1, int(threads))}")
     # Read the lake and nothing else (DuckDB adds its temp directory itself), then lock the
     # configuration so no query can undo it. Views and registered tables are not settings:
     # they are still (re)created after the lock.
@@ -371,12 +375,32 @@ def sandboxed_duckdb(directory: str | None = None) -> duckdb.DuckDBPyConnection:
 
 def query_tables(tables: Mapping[str, pa.Table], duck_sql: str) -> pd.DataFrame:
     """Run DuckDB SQL (already transpiled and checked) over in-memory ``tables``, each
-    registered under its lake table name, in a :func:`sandboxed_duckdb` that reads no file."""
-    con = sandboxed_duckdb()
+    registered under its lake table name, in a :func:`sandboxed_duckdb` that reads no file.
+
+    One thread: these are one shard's or one household's tables, and a single thread sums
+    in one fixed order, so a query gives the same bits on every run and in every process
+    (with two, a window ``sum`` over 120,000 sleeves differed in its last bits from run to
+    run), for less CPU (no partial results to merge)."""
+    frame: pd.DataFrame = _on_tables(tables, lambda con: con.execute(duck_sql).df())
+    return frame
+
+
+def query_tables_arrow(tables: Mapping[str, pa.Table], duck_sql: str) -> pa.Table:
+    """:func:`query_tables` as the Arrow table DuckDB gives, without the pandas conversion
+    (a batch shard's features go from it straight to their typed columns)."""
+    table: pa.Table = _on_tables(tables, lambda con: con.sql(duck_sql).to_arrow_table())
+    return table
+
+
+def _on_tables(
+    tables: Mapping[str, pa.Table], run: Callable[[duckdb.DuckDBPyConnection], object]
+) -> Any:
+    """``run`` on a one-thread :func:`sandboxed_duckdb` with ``tables`` registered."""
+    con = sandboxed_duckdb(threads=1)
     try:
         for name, rows in tables.items():
             con.register(name, rows)
-        return con.execute(duck_sql).df()
+        return run(con)
     except _duckdb().Error as exc:
         raise QueryError(_describe_duckdb_error(exc)) from None
     finally:
