@@ -86,7 +86,7 @@ def test_run_id_equals_the_reference_digest() -> None:
                 "price": [250.5, 71.25],
                 "reason": ["drift", "drift"],
             }
-        ),  # fmt: skip
+        ),
         accounts=pd.DataFrame(
             {"account_id": ["A1"], "cash_before": [120.0], "drift_before": [0.061]}
         ),
