@@ -317,11 +317,11 @@ class LocalPredictor:
         from rebalancer.model.serving import ATTR_CLASSES, explain_arrays
 
         classes = json.loads(self._model.booster.attr(ATTR_CLASSES) or "[]")
-        index = {name: k for k, name in enumerate(classes)}
-        unknown = sorted({str(a) for a in actions} - set(index))
-        if unknown:
+        given = np.asarray(actions, dtype=object).astype(str)  # one pass, not a dict per row
+        predicted = pd.Categorical(given, categories=classes).codes.astype(np.int64)
+        if (predicted < 0).any():
+            unknown = sorted(set(given[predicted < 0].tolist()))
             raise ModelError(f"explain: {unknown[0]!r} is not one of the model's {classes}")
-        predicted = np.fromiter((index[str(a)] for a in actions), np.int64, len(rows))
         try:
             contributions = explain_arrays(
                 feature_matrix(rows, self.features), self._model.booster, predicted
