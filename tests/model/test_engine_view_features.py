@@ -182,3 +182,13 @@ def test_a_rerun_gives_the_same_values(
             equal_nan=True,
             err_msg=column,
         )
+
+
+def test_every_feature_has_one_reason_family() -> None:
+    """A feature in no family would drop its contribution from the reasons silently."""
+    from rebalancer.model import model_features
+    from rebalancer.model._predict import FAMILIES
+
+    members = [f for names in FAMILIES.values() for f in names]
+    assert sorted(members) == sorted(set(members))
+    assert set(model_features()) <= set(members), set(model_features()) - set(members)

@@ -47,12 +47,13 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     ),
     "account_drift": (
         "account_max_band_ratio", "account_drift", "account_max_band_ratio_after_flow",
+        "account_max_band_ratio_tradable", "account_max_band_ratio_no_st_gain",
     ),
     "cash": (
         "cash_share", "cash_target", "cash_gap", "cash_band_ratio", "cash_gap_after_flow",
         "cash_band_ratio_after_flow",
     ),
-    "cash_flow": ("flow_share",),
+    "cash_flow": ("flow_share", "buy_fill_left", "buy_fill_left_usd", "sell_raise_left"),
     "trade_size": ("gap_usd", "trade_vs_min", "gap_shares", "fractional", "log_account_value"),
     "tax": ("unrealized_share", "st_gain_share", "st_quantity_share", "is_taxable", "is_roth"),
     "market": ("vol_20", "vol_60", "vol_120", "mom_21", "mom_63", "mom_126"),
