@@ -66,8 +66,10 @@ SDK_PANDAS_LAYER_BYTES = 204 * MB
 release so far (3.16.0 was 167 MiB; aws/aws-sdk-pandas#3331). A bigger managed layer fails here
 first, not at deploy time."""
 
-FUNCTION_CODE_BUDGET_BYTES = 1 * MB
-"""Budget for a function's own zip (the rebalancer package and its resources), unzipped."""
+FUNCTION_CODE_BUDGET_BYTES = 3 * MB // 2
+"""Budget for a function's own zip (the rebalancer package and its resources), unzipped: 1.0 MiB
+measured (the whole package ships in every function). With the managed layer's 204 MiB and this
+project's layer (42.9 MiB measured) it leaves about 1.6 MiB of Lambda's 250 MiB."""
 
 LAMBDA_EXTRAS = ("aws", "api", "yfinance")
 """The project's extras the Lambdas use (``pyproject.toml``): ``requirements.txt`` draws its

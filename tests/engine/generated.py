@@ -21,6 +21,10 @@ def generated_book(n_accounts: int, seed: int) -> dict[str, pd.DataFrame]:
         vol = 0.035 if symbol.endswith("-USD") else 0.012
         start = 30_000.0 if symbol.endswith("-USD") else float(rng.uniform(20, 600))
         panel[symbol] = start * np.exp(np.cumsum(rng.normal(0.0003, vol, len(days))))
+    # Closes in cents, as quoted: numpy's exp differs between CPUs in the last bit, and a price
+    # one ulp off moves a trade that sits exactly on a band edge or a minimum (the golden runs
+    # must give the same trades on every machine).
+    panel = panel.round(2)
     chunks = list(generate_book(n_accounts, seed=seed, prices=panel, as_of=AS_OF.date()))
     tables = {
         name: pd.concat([c.tables[name] for c in chunks], ignore_index=True)

@@ -1,19 +1,20 @@
-"""Golden trades: three seeded books x three policies hash to recorded values. A change that
-moves a single trade, a cent of tax or a weight in its tenth significant digit changes a hash.
+"""Golden trades: three seeded books x three policies give the recorded trades, account
+summaries and rejections (``tests/engine/golden/*.parquet``). A change that moves a single
+trade, a cent of tax or a weight in its ninth significant digit fails, naming the value.
 
-Floats are hashed at 10 significant digits, not bit for bit: numpy's SIMD kernels differ
-between CPUs in the last bits (the hashes first recorded bit for bit on one machine failed on
-another with the very same code), and a test CI runs on any machine must not depend on that.
-The refactors were checked bit for bit on one machine (the recording commit's code and today's
-give identical full-precision digests there).
+Floats are compared to a relative 1e-9, not bit for bit, and not as a hash of their text:
+numpy's SIMD kernels differ between CPUs in the last bits, and sums of many terms carry that
+into the tenth digit now and then (hashes of floats at 10 significant digits, recorded on one
+machine, failed on the next with the very same code). The lots column (``lot:quantity`` text)
+is compared by lot id exactly and by quantity to the same tolerance.
 
-If a change is *meant* to alter trades, bump ``ENGINE_VERSION`` and re-record the hashes with
-``python -m tests.engine.test_golden`` (it prints the new table).
+If a change is *meant* to alter trades, bump ``ENGINE_VERSION`` and re-record with
+``python -m tests.engine.test_golden``.
 """
 
 from __future__ import annotations
 
-import hashlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,51 +31,104 @@ POLICIES = {
     ),
 }
 SEEDS = (11, 12, 13)
-
-GOLDEN: dict[tuple[int, str], str] = {
-    (11, "defaults"): "b8a71dba1cde4c0aded71bcff0247df2",
-    (11, "target-fee-reserve"): "6d772a6fddc448b57aa5b943f9023667",
-    (11, "band-edge-relative-fifo"): "7ffa57fea1cb30432cfbe3339480b566",
-    (12, "defaults"): "fbf90c35d16bce3c2849b909a4da13ea",
-    (12, "target-fee-reserve"): "579973340640988a4288bffb85e2deee",
-    (12, "band-edge-relative-fifo"): "adbe176994b3685b6f0835c062ea774e",
-    (13, "defaults"): "db41fe6c2161e64ab3daf95f2d88ffb7",
-    (13, "target-fee-reserve"): "fd6cc4412a6a5defc681cf9164e4ffaa",
-    (13, "band-edge-relative-fifo"): "34f91fc19f70b4ffa6a4515c3cab72ef",
-}
+PARTS = ("trades", "accounts", "rejected")
+GOLDEN_DIR = Path(__file__).parent / "golden"
+RTOL = 1e-9
 
 
-def frame_digest(frame: pd.DataFrame) -> str:
-    """A digest of every value (floats at 10 significant digits, the rest as text)."""
-    digest = hashlib.sha256()
-    digest.update(",".join(map(str, frame.columns)).encode())
-    for name in frame.columns:
-        column = frame[name]
-        if pd.api.types.is_float_dtype(column.dtype):
-            values = column.to_numpy(dtype=np.float64)
-            digest.update("\x1f".join(f"{v:.10g}" for v in values.tolist()).encode())
+def _run(seed: int, policy_name: str) -> Recommendation:
+    return run_book(generated_book(400, seed=seed), POLICIES[policy_name])
+
+
+def _golden(part: str, seed: int, policy_name: str) -> pd.DataFrame:
+    rows = pd.read_parquet(GOLDEN_DIR / f"{part}.parquet")
+    case = rows[(rows["case_seed"] == seed) & (rows["case_policy"] == policy_name)]
+    return case.drop(columns=["case_seed", "case_policy"]).reset_index(drop=True)
+
+
+def _lots(column: pd.Series) -> tuple[list[list[str]], np.ndarray]:
+    """``lot:quantity[;lot:quantity...]`` text as lot ids and their quantities."""
+    ids: list[list[str]] = []
+    quantities: list[float] = []
+    for text in column.fillna("").astype(str):
+        pairs = [p.rsplit(":", 1) for p in text.split(";") if p]
+        ids.append([lot for lot, _ in pairs])
+        quantities.extend(float(q) for _, q in pairs)
+    return ids, np.asarray(quantities, dtype=np.float64)
+
+
+def assert_frames_match(got: pd.DataFrame, want: pd.DataFrame, where: str) -> None:
+    """Same columns and rows in order; text and integers exact, floats to :data:`RTOL`."""
+    got = got.reset_index(drop=True)
+    assert list(got.columns) == list(want.columns), f"{where}: columns differ"
+    assert len(got) == len(want), f"{where}: {len(got)} rows, golden has {len(want)}"
+    for name in want.columns:
+        label = f"{where}.{name}"
+        if name == "lots":
+            got_ids, got_q = _lots(got[name])
+            want_ids, want_q = _lots(want[name])
+            assert got_ids == want_ids, f"{label}: lot ids differ"
+            np.testing.assert_allclose(got_q, want_q, rtol=RTOL, atol=1e-12, err_msg=label)
+        elif pd.api.types.is_float_dtype(want[name].dtype):
+            np.testing.assert_allclose(
+                got[name].to_numpy(np.float64), want[name].to_numpy(np.float64),
+                rtol=RTOL, atol=1e-12, equal_nan=True, err_msg=label,
+            )  # fmt: skip
         else:
-            digest.update("\x1f".join("" if pd.isna(v) else str(v) for v in column).encode())
-    return digest.hexdigest()
-
-
-def recommendation_digest(rec: Recommendation) -> str:
-    """Trades, account summaries and rejections in one digest."""
-    parts = (frame_digest(rec.trades), frame_digest(rec.accounts), frame_digest(rec.rejected))
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
-
-
-def _digest(seed: int, policy_name: str) -> str:
-    return recommendation_digest(run_book(generated_book(400, seed=seed), POLICIES[policy_name]))
+            mismatch = got[name].astype(str).to_numpy() != want[name].astype(str).to_numpy()
+            first = int(np.argmax(mismatch)) if mismatch.any() else -1
+            assert first < 0, (
+                f"{label} row {first}: {got[name].iloc[first]!r} != {want[name].iloc[first]!r}"
+            )
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("policy_name", list(POLICIES))
-def test_trades_match_the_golden_hash(seed: int, policy_name: str) -> None:
-    assert _digest(seed, policy_name) == GOLDEN[(seed, policy_name)]
+def test_trades_match_the_golden_run(seed: int, policy_name: str) -> None:
+    rec = _run(seed, policy_name)
+    for part in PARTS:
+        assert_frames_match(
+            getattr(rec, part), _golden(part, seed, policy_name), f"{seed}/{policy_name}/{part}"
+        )
 
 
-if __name__ == "__main__":  # pragma: no cover - re-recording helper
-    for s in SEEDS:
-        for p in POLICIES:
-            print(f"    ({s}, {p!r}): {_digest(s, p)!r},")
+def test_the_comparison_catches_one_moved_value() -> None:
+    """A quantity moved in its ninth digit, a lot quantity or one reason text each fail."""
+    want = _golden("trades", 11, "defaults")
+    assert len(want) > 0
+    moved = want.copy()
+    moved.loc[0, "quantity"] = moved.loc[0, "quantity"] * (1 + 1e-8) + 1e-8
+    with pytest.raises(AssertionError):
+        assert_frames_match(moved, want, "moved")
+    with_lots = want[want["lots"].fillna("").str.len() > 0].reset_index(drop=True)
+    relot = with_lots.copy()
+    lot, quantity = str(relot.loc[0, "lots"]).split(";")[0].rsplit(":", 1)
+    relot.loc[0, "lots"] = f"{lot}:{float(quantity) + 1}"
+    with pytest.raises(AssertionError):
+        assert_frames_match(relot, with_lots, "relot")
+    renamed = want.copy()
+    renamed.loc[len(want) - 1, "reason"] = "something else"
+    with pytest.raises(AssertionError):
+        assert_frames_match(renamed, want, "renamed")
+    assert_frames_match(want.copy(), want, "same")  # and an equal frame passes
+
+
+def record() -> None:  # pragma: no cover - re-recording helper
+    """Write the golden Parquet files from this code (after an intended change)."""
+    GOLDEN_DIR.mkdir(exist_ok=True)
+    parts: dict[str, list[pd.DataFrame]] = {p: [] for p in PARTS}
+    for seed in SEEDS:
+        for name in POLICIES:
+            rec = _run(seed, name)
+            for part in PARTS:
+                frame = getattr(rec, part).reset_index(drop=True)
+                parts[part].append(frame.assign(case_seed=seed, case_policy=name))
+    for part, frames in parts.items():
+        pd.concat(frames, ignore_index=True).to_parquet(
+            GOLDEN_DIR / f"{part}.parquet", compression="zstd", index=False
+        )
+        print(f"wrote {GOLDEN_DIR / f'{part}.parquet'}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    record()
