@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rebalancer.engine import Policy, Recommendation
-from rebalancer.usecases._digest import DIGEST_COLUMNS, digest_parts, row_hash_sum
-from rebalancer.usecases._recommend import run_id_for
+from rebalancer.usecases._digest import DIGEST_COLUMNS, digest_parts, row_hash_sum, run_id_for
 
 TEXT = st.one_of(st.none(), st.text(max_size=6))
 FLOAT = st.one_of(st.none(), st.floats(allow_nan=True, allow_infinity=True, width=64))

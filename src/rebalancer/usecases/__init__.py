@@ -42,6 +42,7 @@ from rebalancer.usecases._backtest import (
     run_backtests,
     run_book_backtests,
 )
+from rebalancer.usecases._digest import run_id_for
 from rebalancer.usecases._market import price_bars
 from rebalancer.usecases._model import (
     SimulationSummary,
@@ -66,7 +67,6 @@ from rebalancer.usecases._recommend import (
     parse_as_of,
     recommend_portfolio,
     recommendation_rows,
-    run_id_for,
     run_recommendations,
     skip_warnings,
 )

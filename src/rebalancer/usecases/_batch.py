@@ -11,7 +11,7 @@ per shard, a final step):
    .parquet`` there, then ``shard=NNNN/done.json`` (the shard's digest parts and totals) last:
    the shard's commit marker. A shard whose marker exists is done (a re-run skips it).
 3. :func:`finish_run` checks every shard is done, derives the ``run_id`` from the markers (the
-   same id :func:`~rebalancer.usecases._recommend.run_id_for` gives the whole-book run: its
+   same id :func:`~rebalancer.usecases._digest.run_id_for` gives the whole-book run: its
    digest is a sum of row hashes and a count per part, both additive over shards), streams
    the staged trades, one row group per shard, into the run's one table object
    ``recommendations/dt=D/run-<run_id>.parquet`` and deletes the staging.

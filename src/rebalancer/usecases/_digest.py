@@ -74,3 +74,21 @@ def run_id_from_parts(
         digest.update(f"{name}:{rows}:{total % 2**64}".encode())
     digest.update(prices.sort_index().to_json().encode())
     return digest.hexdigest()[:20]
+
+
+def run_id_for(
+    rec: Recommendation,
+    prices: pd.Series,
+    as_of: pd.Timestamp,
+    policy: Policy,
+    scope: str,
+    model_version: str | None,
+) -> str:
+    """A deterministic run id: same time, policy, scope, engine, prices and result -> same id.
+
+    The result (every trade, every account's cash and drift, every rejection) is a pure
+    function of the book, so hashing it instead of the raw tables (millions of lots) is as
+    reproducible and much cheaper; two books that yield identical rows share an object with
+    identical content.
+    """
+    return run_id_from_parts(digest_parts(rec), prices, as_of, policy, scope, model_version)

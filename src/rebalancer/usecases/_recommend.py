@@ -57,7 +57,7 @@ from rebalancer.usecases._batch import (
     save_context,
     sharded_symbols,
 )
-from rebalancer.usecases._digest import digest_parts, run_id_from_parts
+from rebalancer.usecases._digest import run_id_for
 
 if TYPE_CHECKING:
     from rebalancer.model._predict import Predictor
@@ -124,24 +124,6 @@ def parse_as_of(value: str | datetime | pd.Timestamp | None) -> pd.Timestamp | N
             f"{MIN_AS_OF.date()} .. {MAX_AS_OF.date()}"
         )
     return ts
-
-
-def run_id_for(
-    rec: Recommendation,
-    prices: pd.Series,
-    as_of: pd.Timestamp,
-    policy: Policy,
-    scope: str,
-    model_version: str | None,
-) -> str:
-    """A deterministic run id: same time, policy, scope, engine, prices and result -> same id.
-
-    The result (every trade, every account's cash and drift, every rejection) is a pure
-    function of the book, so hashing it instead of the raw tables (millions of lots) is as
-    reproducible and much cheaper; two books that yield identical rows share an object with
-    identical content.
-    """
-    return run_id_from_parts(digest_parts(rec), prices, as_of, policy, scope, model_version)
 
 
 def recommendation_rows(
