@@ -155,8 +155,10 @@ def _model_gate(r: dict[str, Any]) -> list[Row]:
 
 
 def _book_report(r: dict[str, Any]) -> list[Row]:
-    return [("dashboard book report", f"{r['accounts']:,} accounts, median of {len(r['runs'])}",
-             f"{_s(r['median_seconds'])}, peak {r['median_peak_mib']:,.0f} MiB", "", "")]  # fmt: skip
+    limit = f", DuckDB memory limit {r['memory_limit']}" if r.get("memory_limit") else ""
+    return [("dashboard book report", f"{r['accounts']:,} accounts, median of {len(r['runs'])}"
+             f"{limit}", f"{_s(r['median_seconds'])}, peak {r['median_peak_mib']:,.0f} MiB",
+             "", "")]  # fmt: skip
 
 
 def _backtest(r: dict[str, Any]) -> list[Row]:
@@ -191,6 +193,7 @@ RENDER: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "model_gate_20k": _model_gate,
     "model_gate_100k": _model_gate,
     "book_report_1m": _book_report,
+    "book_report_1m_limit_1GB": _book_report,
     "backtest": _backtest,
 }
 

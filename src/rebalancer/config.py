@@ -7,6 +7,7 @@ argument beats the environment: ``Settings(lake="/tmp/x")`` wins over ``REBALANC
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any, Literal, get_args
@@ -18,6 +19,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from rebalancer.errors import ConfigError
 
 ENV_PREFIX = "REBALANCER_"
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", re.IGNORECASE)
+
+
+def memory_size(value: str) -> str:
+    """A memory size as DuckDB reads it (``512MB``, ``2 GiB`` -> ``2GiB``); ValueError if not
+    one."""
+    match = _SIZE.fullmatch(value.strip())
+    if match is None or float(match.group(1)) <= 0:
+        raise ValueError(f"a memory limit must be a size like 512MB or 2GB, got {value!r}")
+    return f"{match.group(1)}{match.group(2)}"
+
 
 Backend = Literal["local", "aws"]
 
@@ -72,6 +84,11 @@ class Settings(BaseSettings):
         gt=0,
         description="Local lake: a query running longer is stopped (Athena has its own limit)",
     )
+    duckdb_memory_limit: str | None = Field(
+        None,
+        description="Local lake: memory a query may hold before DuckDB spills to disk, "
+        "e.g. 2GB (unset: DuckDB's default, 80% of RAM)",
+    )
     allow_insecure_api: bool = Field(
         False, description="Serve /v1 without an API key (local experiments only; logged)"
     )
@@ -99,6 +116,13 @@ class Settings(BaseSettings):
         if not value.strip():
             raise ValueError("lake must be a directory or an s3:// URI")
         return value.strip()
+
+    @field_validator("duckdb_memory_limit")
+    @classmethod
+    def _memory_limit_is_a_size(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return memory_size(value)
 
     @field_validator("api_url")
     @classmethod

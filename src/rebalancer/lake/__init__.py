@@ -72,4 +72,8 @@ def get_lake(settings: Settings | None = None, **overrides: object) -> Lake:
         raise ConfigError(
             f"REBALANCER_LAKE={base.lake} is on S3: set REBALANCER_BACKEND=aws to use it"
         )
-    return LocalLake(base.lake, query_timeout_seconds=base.query_timeout_seconds)
+    return LocalLake(
+        base.lake,
+        query_timeout_seconds=base.query_timeout_seconds,
+        memory_limit=base.duckdb_memory_limit,
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Mapping
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from rebalancer.config import memory_size
 from rebalancer.errors import ConfigError, QueryError
 from rebalancer.lake._base import (
     DEFAULT_QUERY_TIMEOUT_SECONDS,
@@ -60,6 +62,9 @@ class LocalLake(LakeBase):
         Parquet codec (zstd by default).
     query_timeout_seconds
         A query running longer is interrupted (:class:`QueryError`); ``None``: no limit.
+    memory_limit
+        Memory a query may hold before DuckDB spills to its temp directory, e.g. ``"2GB"``
+        (:func:`memory_limit_text`); ``None``: DuckDB's default, 80% of the machine's RAM.
     """
 
     def __init__(
@@ -68,7 +73,9 @@ class LocalLake(LakeBase):
         *,
         compression: str = "zstd",
         query_timeout_seconds: float | None = DEFAULT_QUERY_TIMEOUT_SECONDS,
+        memory_limit: str | None = None,
     ) -> None:
+        self._memory_limit = None if memory_limit is None else memory_limit_text(memory_limit)
         self._root = Path(root).expanduser().resolve()
         glob_chars = sorted({ch for ch in str(self._root) if ch in _GLOB_CHARS})
         if glob_chars:
@@ -188,7 +195,7 @@ class LocalLake(LakeBase):
     # ------------------------------------------------------------------ SQL
     def _connection(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
-            self._con = sandboxed_duckdb(str(self._root) + os.sep)
+            self._con = sandboxed_duckdb(str(self._root) + os.sep, memory_limit=self._memory_limit)
         return self._con
 
     def _table_view_sql(self, schema: TableSchema, keys: list[str] | None = None) -> str:
@@ -346,12 +353,28 @@ class _Deadline:
 DUCKDB_THREADS: int | None = None
 
 
+#: Where a memory-limited query spills (DuckDB's default is ``.tmp`` in the working directory).
+SPILL_DIRECTORY = Path(tempfile.gettempdir()) / "rebalancer-duckdb"
+
+
+def memory_limit_text(value: str) -> str:
+    """``value`` as a DuckDB memory limit (``512MB``, ``2 GiB``, ...), or :class:`ConfigError`."""
+    try:
+        return memory_size(value)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def sandboxed_duckdb(
-    directory: str | None = None, *, threads: int | None = None
+    directory: str | None = None,
+    *,
+    threads: int | None = None,
+    memory_limit: str | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with Athena's semantics that reads ``directory`` and nothing else
     (``None``: no file at all, only tables registered on it), its configuration locked.
-    ``threads``: its thread count (``None``: :data:`DUCKDB_THREADS`)."""
+    ``threads``: its thread count (``None``: :data:`DUCKDB_THREADS`). ``memory_limit``: what a
+    query may hold before it spills to :data:`SPILL_DIRECTORY` (``None``: DuckDB's default)."""
     import duckdb  # here, not at import: the Lambdas (AwsLake) ship without DuckDB
 
     con = duckdb.connect(":memory:")
@@ -361,6 +384,9 @@ def sandboxed_duckdb(
     threads = DUCKDB_THREADS if threads is None else threads
     if threads is not None:
         con.execute(f"SET threads = {max(1, int(threads))}")
+    if memory_limit is not None:
+        con.execute(f"SET memory_limit = {sql_literal(memory_limit_text(memory_limit))}")
+        con.execute(f"SET temp_directory = {sql_literal(str(SPILL_DIRECTORY))}")
     # Read the lake and nothing else (DuckDB adds its temp directory itself), then lock the
     # configuration so no query can undo it. Views and registered tables are not settings:
     # they are still (re)created after the lock.
