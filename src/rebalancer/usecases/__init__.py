@@ -70,8 +70,7 @@ from rebalancer.usecases._recommend import (
     run_recommendations,
     skip_warnings,
 )
-from rebalancer.usecases._run import get_run
-from rebalancer.usecases._runs import list_runs
+from rebalancer.usecases._runs import get_run, list_runs
 
 __all__ = [
     "RECOMMENDATION_COLUMNS",
