@@ -62,7 +62,7 @@ def resolve_prices(
     """
     when = parse_as_of(as_of)
     given = prices if prices is not None else pd.Series(dtype=float)
-    needed = book_symbols(book) - set(given.index.astype(str)) - {"CASH"}
+    needed = book_symbols(book) - set(given.index.astype(str))
     if needed:
         if lake is None:
             raise MarketDataError(f"no price given for {', '.join(sorted(needed)[:10])}")
@@ -71,10 +71,6 @@ def resolve_prices(
         given = pd.concat([stored[~stored.index.isin(given.index)], given])
     if when is None:
         raise ConfigError("as_of is required when every price is given")
-    if "CASH" in book_symbols(book) and "CASH" not in given.index:
-        # A model's CASH sleeve is in book_symbols but never priced by the engine;
-        # recommend_portfolio without a lake would otherwise ask for its price.
-        given = pd.concat([given, pd.Series({"CASH": 1.0})])
     return given, when
 
 

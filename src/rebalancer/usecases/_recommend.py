@@ -22,6 +22,7 @@ import pandas as pd
 from rebalancer.book import BookTables
 from rebalancer.book._shards import read_household, sharded_manifest
 from rebalancer.engine import (
+    CASH,
     CHUNK_SIZE,
     ENGINE_VERSION,
     Policy,
@@ -143,7 +144,7 @@ def recommendation_rows(
 
 
 def book_symbols(book: BookTables) -> set[str]:
-    """Every symbol the book holds or targets (what must have a price)."""
+    """Every symbol the book holds or targets (what must have a price; not ``CASH``)."""
     models = book.model_portfolios
     # Plain lists (a household's few rows cost less than a pandas filter); a missing model id
     # matches a missing one, as ``isin`` matches them.
@@ -157,7 +158,8 @@ def book_symbols(book: BookTables) -> set[str]:
         )
         if (m in wanted if not pd.isna(m) else any_missing) and not pd.isna(s)
     )
-    return {str(s) for s in book.holdings["symbol"].dropna()} | {str(s) for s in used}
+    # The model's CASH sleeve is the account's cash: it has no price to look up.
+    return ({str(s) for s in book.holdings["symbol"].dropna()} | {str(s) for s in used}) - {CASH}
 
 
 def skip_warnings(rec: Recommendation, total: int) -> list[str]:
