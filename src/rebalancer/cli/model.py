@@ -219,8 +219,19 @@ def _status_printer() -> Callable[[str, str], None]:
 
 
 def _print_trained(meta: dict[str, Any], promote: bool) -> None:
-    """The registered version, its size and the evaluation table."""
+    """The registered version, its size and the evaluation table (and a warning when some
+    features had no value in any training row)."""
     m = meta["metrics"]
+    empty = meta.get("data_snapshot", {}).get("empty_features") or []
+    if empty:
+        err_console.print(
+            f"warning: {len(empty)} feature(s) had no value in any training row "
+            f"({escape(', '.join(empty[:5]))}{', ...' if len(empty) > 5 else ''}): the decisions' "
+            "features were written before them; run `rebalancer decisions simulate` (or "
+            "import) again so the model can use them",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"model {meta['version']}{' (current)' if promote else ''}: "
         f"{meta['training']['rows']:,} rows, {meta['training']['rounds']} rounds in "

@@ -95,6 +95,12 @@ def prepare_training_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def empty_features(frame: pd.DataFrame) -> list[str]:
+    """Model features with no value in any row of ``frame``: decision features written before
+    the feature existed. The model cannot learn from them, so ``rebalancer train`` says so."""
+    return [c for c in model_features() if c not in frame.columns or frame[c].isna().all()]
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Knobs of one training run (defaults are what ``rebalancer train`` uses).

@@ -135,7 +135,7 @@ def train_model(
     """Build the training set through ``Lake.query``, train, evaluate and register a model
     version (promoted to current unless ``promote`` is false). Returns its metadata."""
     from rebalancer.model._registry import register
-    from rebalancer.model._train import train, training_set
+    from rebalancer.model._train import empty_features, train, training_set
 
     data = training_set(lake, source=source)
     trained = train(data, config, progress=progress)
@@ -150,6 +150,7 @@ def train_model(
         "sha256": digest,
         "query": "sql/features/training_set.sql",
         "source_filter": source or "all",
+        "empty_features": empty_features(data),
     }
     return register(lake, trained, snapshot=snapshot, promote=promote)
 
