@@ -403,3 +403,36 @@ def test_explaining_only_traded_sleeves_gives_the_full_explanation(
     assert len(explained) > 0
     for row in explained.itertuples():
         assert list(row.model_reasons) == list(keyed.loc[(row.account_id, row.symbol)])
+
+
+def test_a_gate_scores_the_accounts_the_rules_act_on_and_trades_as_if_it_scored_all(
+    model_lake: LocalLake, advised: RunResult
+) -> None:
+    """A whole-book ``gate`` run scores only the accounts the engine's rules act on (a pin
+    anywhere else counts for nothing), and trades exactly as the engine does with the pins of
+    every sleeve's advice (``advise`` scores them all)."""
+    from rebalancer.engine import acting_accounts, prepare_book, recommend_book
+    from rebalancer.market._prices import load_prices
+
+    cut = 0.5
+    gated = _run(model_lake, model="gate", min_confidence=cut)
+    book = BookTables.from_lake(model_lake)
+    policy = Policy(model="gate", min_confidence=cut)
+    prices = load_prices(model_lake, gated.as_of)
+    acting = set(acting_accounts(prepare_book(book, prices, policy, as_of=gated.as_of), policy))
+    everyone = set(book.accounts["account_id"].astype(str))
+    assert acting and acting < everyone, "the book needs quiet and acting accounts"
+    advice = gated.recommendation.advice
+    assert advice is not None and set(advice["account_id"]) == acting
+    scored = sum(gated.model_counts[a] for a in ("SELL", "HOLD", "BUY"))
+    assert scored == len(advice) < len(advised.recommendation.advice)
+    # the pins of every sleeve's advice, quiet accounts included: the same trades
+    every = advised.recommendation.advice
+    assert every is not None
+    hold = (every["model_action"] == "HOLD") & (every["model_confidence"] >= cut)
+    assert (hold & ~every["account_id"].isin(acting)).any(), "no pin in a quiet account"
+    rec = recommend_book(
+        book, prices, policy, as_of=gated.as_of,
+        pinned=every.loc[hold, ["account_id", "symbol"]],
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(rec.trades[KEYS], _traded(gated))

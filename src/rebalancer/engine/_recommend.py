@@ -23,15 +23,15 @@ from rebalancer.engine._arrays import (
     RebalanceResult,
     reason_codes,
 )
-from rebalancer.engine._book import build_book
+from rebalancer.engine._book import Book, build_book
 from rebalancer.engine._drift import FAST_WIDTH, padded_width
 from rebalancer.engine._household import Piece, resolve
 from rebalancer.engine._policy import Policy
-from rebalancer.engine._sizing import rebalance
+from rebalancer.engine._sizing import rebalance, rules_act
 from rebalancer.errors import InvalidAccountError
 
 #: Bumped whenever the engine can produce different trades for the same input.
-ENGINE_VERSION = "1.1.0"
+ENGINE_VERSION = "1.2.0"
 
 #: Accounts per vectorized step. Small enough that a chunk's (accounts x slots) float arrays
 #: stay in the CPU cache (4,096 x 24 doubles is 768 KiB): on the benchmark book this sizes
@@ -281,6 +281,37 @@ def hold_mask(book: BookArrays, pinned: pd.DataFrame) -> np.ndarray:
     return book.valid & (slot_code >= 0) & wanted[flat]
 
 
+def prepare_book(
+    book: BookTables,
+    prices: Mapping[str, float] | pd.Series,
+    policy: Policy | None = None,
+    *,
+    as_of: pd.Timestamp | str,
+) -> Book:
+    """The engine's validated arrays of ``book`` and its rejected accounts: what
+    :func:`recommend_book` rebalances, built once when a caller first asks
+    :func:`acting_accounts` (the model's gate scores only those)."""
+    return build_book(
+        book.accounts, book.model_portfolios, book.holdings, prices, as_of=as_of,
+        securities=book.securities, tax_lots=book.tax_lots, restrictions=book.restrictions,
+        transactions=book.transactions, policy=policy or Policy(),
+    )  # fmt: skip
+
+
+def acting_accounts(
+    prepared: Book, policy: Policy | None = None, *, chunk_size: int = CHUNK_SIZE
+) -> list[str]:
+    """Ids of the accounts this run's own rules act on (a rule fires or cash is short, see
+    :func:`~rebalancer.engine._sizing.rules_act`): the only accounts whose pins count, so the
+    only ones a gate needs the model's advice on. The rest trade nothing."""
+    policy = policy or Policy()
+    arrays = prepared.arrays
+    acts = np.zeros(arrays.shape[0], dtype=bool)
+    for rows, chunk in book_chunks(arrays, chunk_size):
+        acts[rows] = rules_act(chunk, policy)
+    return [str(a) for a in arrays.account_id[acts]]
+
+
 def recommend_book(
     book: BookTables,
     prices: Mapping[str, float] | pd.Series,
@@ -289,19 +320,18 @@ def recommend_book(
     as_of: pd.Timestamp | str,
     chunk_size: int = CHUNK_SIZE,
     pinned: pd.DataFrame | None = None,
+    prepared: Book | None = None,
 ) -> Recommendation:
     """Batch path: validate the book, skip and report invalid accounts, rebalance the rest.
 
     One bad account never fails the run: it is listed in ``rejected`` with its reason.
     ``pinned`` (``account_id``, ``symbol`` rows; the model's gate) holds those sleeves for
-    this run: no trade but a sale a cash shortfall forces (see ``BookArrays.hold``).
+    this run: no trade but a sale a cash shortfall forces (see ``BookArrays.hold``), and only
+    in :func:`acting_accounts`. ``prepared``: :func:`prepare_book` of the same ``book``,
+    ``prices``, ``policy`` and ``as_of``, if the caller built it already.
     """
     policy = policy or Policy()
-    built = build_book(
-        book.accounts, book.model_portfolios, book.holdings, prices, as_of=as_of,
-        securities=book.securities, tax_lots=book.tax_lots, restrictions=book.restrictions,
-        transactions=book.transactions, policy=policy,
-    )  # fmt: skip
+    built = prepared or prepare_book(book, prices, policy, as_of=as_of)
     arrays = built.arrays
     if pinned is not None:
         arrays = dataclasses.replace(arrays, hold=hold_mask(arrays, pinned))
@@ -319,6 +349,7 @@ def recommend_account(
     account_id: str,
     as_of: pd.Timestamp | str,
     pinned: pd.DataFrame | None = None,
+    prepared: Book | None = None,
 ) -> Recommendation:
     """Single-account path (for the API): the batch path on the account's household.
 
@@ -328,10 +359,14 @@ def recommend_account(
     ``transactions`` set the wash-sale window. Raises :class:`InvalidAccountError` naming the
     account if its data cannot be rebalanced, :class:`NotFoundError` if it is not in the book;
     a sibling's bad data only leaves that sibling out, as in a batch run, and is listed in
-    ``rejected`` (the guard could not see its trades).
+    ``rejected`` (the guard could not see its trades). ``prepared``: :func:`prepare_book` of
+    that household, if the caller built it already.
     """
     account_id = str(account_id)
-    rec = recommend_book(book.household_of(account_id), prices, policy, as_of=as_of, pinned=pinned)
+    rec = recommend_book(
+        book.household_of(account_id), prices, policy, as_of=as_of, pinned=pinned,
+        prepared=prepared,
+    )  # fmt: skip
     if len(rec.rejected):
         mine = rec.rejected[rec.rejected["account_id"].astype(str) == account_id]
         if len(mine):

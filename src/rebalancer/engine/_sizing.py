@@ -76,7 +76,12 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
     executed (up to ``policy.max_passes``), and nets the passes: whole-share rounding and
     funding limits can leave a pass short of its goal, and the result should be a fixed point
     (rebalancing a freshly rebalanced account yields nothing).
+
+    Pins (``book.hold``, the model's gate) count only in the accounts :func:`rules_act` on:
+    a pin never makes an account trade that the rules leave alone.
     """
+    if book.hold is not None:
+        book = dataclasses.replace(book, hold=book.hold & rules_act(book, policy)[:, None])
     first = _one_pass(book, policy)
     assert isinstance(first, RebalanceResult)
     net = first.quantity.copy()
@@ -112,6 +117,16 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
         final = (status & ~(NO_IMPROVEMENT | SHORTFALL)) | (first.status & SHORTFALL)
         return dataclasses.replace(first, status=final.astype(np.int8))
     return _finalize(book, policy, net, reason, status & ~(NO_IMPROVEMENT | SHORTFALL))
+
+
+def rules_act(book: BookArrays, policy: Policy) -> BoolArray:
+    """Per account: whether this run's own rules act on it, pins aside: a rule fires (band,
+    total drift, calendar; new money to deploy when buy-only) or its cash is short. Any
+    other account trades nothing, so a gate has nothing there to hold."""
+    plain = book if book.hold is None else dataclasses.replace(book, hold=None)
+    acts = _size(plain, policy, triggers_only=True)
+    assert not isinstance(acts, _Sized)
+    return acts
 
 
 def _next_pass(

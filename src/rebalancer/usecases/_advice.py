@@ -6,7 +6,10 @@ lake's daily bars, then one predictor call for the whole book or shard) and atta
 model's action, confidence and reasons; the trades are the engine's alone. ``gate`` also pins
 the sleeves the model says HOLD with at least ``min_confidence``: the engine keeps them where
 they are for the run (``BookArrays.hold``), except for sales a cash shortfall or withdrawal
-forces. The model never adds a trade: a SELL or BUY only leaves the engine's rules to decide.
+forces. The model never adds a trade: a SELL or BUY only leaves the engine's rules to decide,
+and a pin counts only in an account the rules act on (a rule fires or cash is short), so a
+gate never makes a quiet account trade; a batch ``gate`` run scores only those accounts
+(:func:`gated_accounts`), a single account or posted portfolio its whole household.
 
 A model mode with no registered model is a :class:`~rebalancer.errors.ModelError` (exit 9,
 503), never a silent fallback to ``off``.
@@ -14,7 +17,7 @@ A model mode with no registered model is a :class:`~rebalancer.errors.ModelError
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from json.encoder import encode_basestring
 from typing import TYPE_CHECKING
 
@@ -22,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from rebalancer.book import BookTables
-from rebalancer.engine import Policy
+from rebalancer.engine import CHUNK_SIZE, Book, Policy, acting_accounts
 from rebalancer.errors import ModelError
 from rebalancer.lake import Lake
 
@@ -171,24 +174,50 @@ def _storable(book: BookTables) -> BookTables:
     return BookTables.from_mapping(frames)
 
 
-def pinned_sleeves(advice: pd.DataFrame | None, policy: Policy) -> pd.DataFrame | None:
-    """The sleeves ``gate`` pins: the model says HOLD with at least ``min_confidence``."""
+def gated_accounts(
+    book: BookTables, prepared: Book, policy: Policy, *, chunk_size: int = CHUNK_SIZE
+) -> list[str] | None:
+    """The accounts whose pins count in a ``gate`` run (:func:`acting_accounts`: the rules
+    act on them; the engine ignores a pin anywhere else); ``None`` (every account) for the
+    other modes. A batch run scores only these: on a book where few accounts drift out of
+    band, the model's cost follows the accounts the rules act on, not the book's size."""
+    if policy.model != "gate" or book.accounts.empty:
+        return None
+    return acting_accounts(prepared, policy, chunk_size=chunk_size)
+
+
+def _pin_mask(
+    advice: pd.DataFrame, policy: Policy, acting: Collection[str] | None = None
+) -> np.ndarray:
+    """Per advice row: the gate holds it (HOLD at ``min_confidence`` or above, in an account
+    of ``acting`` when given)."""
+    if policy.model != "gate":
+        return np.zeros(len(advice), dtype=bool)
+    hold = (advice["model_action"] == "HOLD").to_numpy(bool) & (
+        advice["model_confidence"].to_numpy(np.float64) >= policy.min_confidence
+    )
+    if acting is not None:
+        hold &= advice["account_id"].astype(str).isin(acting).to_numpy(bool)
+    return hold
+
+
+def pinned_sleeves(
+    advice: pd.DataFrame | None, policy: Policy, acting: Collection[str] | None = None
+) -> pd.DataFrame | None:
+    """The sleeves ``gate`` pins: the model says HOLD with at least ``min_confidence`` (in an
+    account of ``acting``, the ones the rules act on, when given)."""
     if policy.model != "gate" or advice is None:
         return None
-    hold = (advice["model_action"] == "HOLD") & (
-        advice["model_confidence"] >= policy.min_confidence
-    )
+    hold = _pin_mask(advice, policy, acting)
     return advice.loc[hold, ["account_id", "symbol"]].reset_index(drop=True)
 
 
-def with_pins(advice: pd.DataFrame, policy: Policy) -> pd.DataFrame:
-    """``advice`` with a ``pinned`` column (True where the gate held the sleeve)."""
-    pinned = (
-        (advice["model_action"] == "HOLD") & (advice["model_confidence"] >= policy.min_confidence)
-        if policy.model == "gate"
-        else pd.Series(False, index=advice.index)
-    )
-    return advice.assign(pinned=pinned.to_numpy(bool))
+def with_pins(
+    advice: pd.DataFrame, policy: Policy, acting: Collection[str] | None = None
+) -> pd.DataFrame:
+    """``advice`` with a ``pinned`` column (True where the gate held the sleeve: see
+    :func:`pinned_sleeves`)."""
+    return advice.assign(pinned=_pin_mask(advice, policy, acting))
 
 
 def _json_strings(texts: Iterable[str]) -> str:
@@ -218,11 +247,12 @@ def advice_rows(trades: pd.DataFrame, advice: pd.DataFrame | None) -> pd.DataFra
     )
 
 
-def action_counts(advice: pd.DataFrame | None, policy: Policy) -> dict[str, int]:
+def action_counts(
+    advice: pd.DataFrame | None, policy: Policy, acting: Collection[str] | None = None
+) -> dict[str, int]:
     """``{SELL, HOLD, BUY, pinned}`` counts of one advice frame (empty without advice)."""
     if advice is None:
         return {}
     counts = {a: int((advice["model_action"] == a).sum()) for a in ("SELL", "HOLD", "BUY")}
-    pins = pinned_sleeves(advice, policy)
-    counts["pinned"] = 0 if pins is None else len(pins)
+    counts["pinned"] = int(_pin_mask(advice, policy, acting).sum())
     return counts

@@ -49,7 +49,7 @@ from rebalancer.book._shards import (
     shard_symbols,
 )
 from rebalancer.book._tables import BookTables
-from rebalancer.engine import CHUNK_SIZE, ENGINE_VERSION, Policy, recommend_book
+from rebalancer.engine import CHUNK_SIZE, ENGINE_VERSION, Policy, prepare_book, recommend_book
 from rebalancer.errors import ConfigError, ConflictError, InvalidAccountError
 from rebalancer.lake import Lake, TableSchema, get_schema
 from rebalancer.lake._base import split_by_partition
@@ -59,6 +59,7 @@ from rebalancer.usecases._advice import (
     advise,
     explain_trades,
     feature_bars,
+    gated_accounts,
     model_predictor,
     pinned_sleeves,
 )
@@ -217,10 +218,12 @@ def stage_shard(lake: Lake, ctx: RunContext, shard: int, *, strict: bool = False
     if done is not None:
         return done
     book = read_shard(lake, shard, ctx.manifest)
-    advice, predictor = _shard_advice(lake, ctx, book)
+    prepared = prepare_book(book, ctx.prices, ctx.policy, as_of=ctx.as_of)
+    gated = gated_accounts(book, prepared, ctx.policy, chunk_size=ctx.chunk_size)
+    advice, predictor = _shard_advice(lake, ctx, book if gated is None else book.select(gated))
     rec = recommend_book(
         book, ctx.prices, ctx.policy, as_of=ctx.as_of, chunk_size=ctx.chunk_size,
-        pinned=pinned_sleeves(advice, ctx.policy),
+        pinned=pinned_sleeves(advice, ctx.policy), prepared=prepared,
     )  # fmt: skip
     del book
     advice = explain_trades(advice, rec.trades, predictor)  # reasons only where a row shows them

@@ -27,6 +27,7 @@ from rebalancer.engine import (
     ENGINE_VERSION,
     Policy,
     Recommendation,
+    prepare_book,
     recommend_account,
     recommend_book,
 )
@@ -47,6 +48,7 @@ from rebalancer.usecases._advice import (
     advise,
     explain_trades,
     feature_bars,
+    gated_accounts,
     model_predictor,
     pinned_sleeves,
     with_pins,
@@ -254,26 +256,35 @@ def run_recommendations(
             f"no prices closed in the {LOOKBACK_DAYS} days before {when.isoformat()}"
         )
     scope_book = book if account_id is None else book.household_of(account_id)
-    advice = (  # a whole book explains only its traded sleeves (below); one account, all
+    prepared = prepare_book(scope_book, prices, policy, as_of=when)
+    gated = gated_accounts(scope_book, prepared, policy, chunk_size=chunk_size)
+    # A whole book scores the accounts a gate acts on and explains only its traded sleeves
+    # (below); one account, its household's every sleeve, with reasons.
+    scored = scope_book if gated is None or account_id is not None else book.select(gated)
+    advice = (
         None
         if predictor is None
         else advise(
-            scope_book, feature_bars(lake, when), when, policy, predictor,
+            scored, feature_bars(lake, when), when, policy, predictor,
             reasons=account_id is not None,
         )
     )  # fmt: skip
-    pinned = pinned_sleeves(advice, policy)
+    pinned = pinned_sleeves(advice, policy, gated)
     if account_id is None:
-        rec = recommend_book(book, prices, policy, as_of=when, chunk_size=chunk_size, pinned=pinned)
+        rec = recommend_book(
+            book, prices, policy, as_of=when, chunk_size=chunk_size, pinned=pinned,
+            prepared=prepared,
+        )  # fmt: skip
         advice = explain_trades(advice, rec.trades, predictor)
     else:
         rec = recommend_account(
-            scope_book, prices, policy, account_id=account_id, as_of=when, pinned=pinned
-        )
+            scope_book, prices, policy, account_id=account_id, as_of=when, pinned=pinned,
+            prepared=prepared,
+        )  # fmt: skip
         if advice is not None:
             advice = advice[advice["account_id"] == str(account_id)].reset_index(drop=True)
     if advice is not None:
-        rec = replace(rec, advice=with_pins(advice, policy), model_version=model_version)
+        rec = replace(rec, advice=with_pins(advice, policy, gated), model_version=model_version)
     if len(rec.rejected) and strict:
         first = rec.rejected.iloc[0]
         more = f" (and {len(rec.rejected) - 1} more)" if len(rec.rejected) > 1 else ""
@@ -285,7 +296,7 @@ def run_recommendations(
     return RunResult(
         run_id=run_id, as_of=when, recommendation=rec, rows=rows, keys=keys,
         warnings=skip_warnings(rec, len(book.accounts)) if account_id is None else [],
-        model_version=model_version, model_counts=action_counts(advice, policy),
+        model_version=model_version, model_counts=action_counts(advice, policy, gated),
     )  # fmt: skip
 
 
@@ -449,5 +460,10 @@ def recommend_portfolio(
     predictor = model_predictor(lake, policy)
     assert predictor is not None
     advice = advise(book, feature_bars(lake, when), when, policy, predictor)
-    rec = recommend_book(book, given, policy, as_of=when, pinned=pinned_sleeves(advice, policy))
-    return replace(rec, advice=with_pins(advice, policy), model_version=predictor.version)
+    prepared = prepare_book(book, given, policy, as_of=when)
+    gated = gated_accounts(book, prepared, policy)
+    rec = recommend_book(
+        book, given, policy, as_of=when, pinned=pinned_sleeves(advice, policy, gated),
+        prepared=prepared,
+    )  # fmt: skip
+    return replace(rec, advice=with_pins(advice, policy, gated), model_version=predictor.version)
