@@ -81,7 +81,7 @@ def rebalance(book: BookArrays, policy: Policy) -> RebalanceResult:
     a pin never makes an account trade that the rules leave alone.
     """
     if book.hold is not None:
-        book = dataclasses.replace(book, hold=book.hold & rules_act(book, policy)[:, None])
+        book = dataclasses.replace(book, hold=_acting_pins(book, policy))
     first = _one_pass(book, policy)
     assert isinstance(first, RebalanceResult)
     net = first.quantity.copy()
@@ -127,6 +127,18 @@ def rules_act(book: BookArrays, policy: Policy) -> BoolArray:
     acts = _size(plain, policy, triggers_only=True)
     assert not isinstance(acts, _Sized)
     return acts
+
+
+def _acting_pins(book: BookArrays, policy: Policy) -> BoolArray:
+    """``book.hold`` kept in the accounts the rules act on (only rows with a pin are asked:
+    a daily run pins in a few accounts)."""
+    assert book.hold is not None
+    hold = book.hold.copy()
+    rows = np.flatnonzero(hold.any(axis=1))
+    if rows.size:
+        sub = book if rows.size == book.shape[0] else book.rows(rows)
+        hold[rows] &= rules_act(sub, policy)[:, None]
+    return hold
 
 
 def _next_pass(
