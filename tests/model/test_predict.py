@@ -317,3 +317,25 @@ def test_the_reasons_method_is_checked(local: LocalPredictor, data: pd.DataFrame
         booster.set_attr(**{ATTR_REASONS: "approx"})
     with pytest.raises(ConfigError, match="reasons must be approx or exact"):
         TrainConfig(reasons="shap")
+
+
+def test_a_few_rows_explain_in_one_full_pass_without_building_class_boosters(
+    local: LocalPredictor, data: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Approximate reasons for fewer than ``FULL_PASS_ROWS`` rows come from one pass of the
+    whole model (no per-class boosters built: that costs ~0.2 s once), the same numbers the
+    per-class boosters give; a larger batch builds them."""
+    import xgboost as xgb
+
+    from rebalancer.model import serving
+
+    booster = xgb.Booster(model_file=bytearray(local._model.booster.save_raw("ubj")))
+    assert serving.reasons_method(booster) == "approx"
+    matrix = feature_matrix(data.head(300), local.features)
+    predicted = np.arange(len(matrix)) % len(ACTIONS)
+    few = serving.predicted_class_contributions(matrix, booster, predicted)
+    assert booster not in serving._CLASS_BOOSTERS
+    monkeypatch.setattr(serving, "FULL_PASS_ROWS", 100)
+    many = serving.predicted_class_contributions(matrix, booster, predicted)
+    assert booster in serving._CLASS_BOOSTERS
+    np.testing.assert_array_equal(few, many)

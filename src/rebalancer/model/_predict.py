@@ -319,7 +319,7 @@ class LocalPredictor:
 
         classes = json.loads(self._model.booster.attr(ATTR_CLASSES) or "[]")
         given = np.asarray(actions, dtype=object).astype(str)  # one pass, not a dict per row
-        predicted = pd.Categorical(given, categories=classes).codes.astype(np.int64)
+        predicted = pd.Index(classes).get_indexer(given).astype(np.int64)
         if (predicted < 0).any():
             unknown = sorted(set(given[predicted < 0].tolist()))
             raise ModelError(f"explain: {unknown[0]!r} is not one of the model's {classes}")
