@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from rebalancer.book import generate_book, write_book
 from rebalancer.engine import Policy
@@ -40,3 +41,51 @@ def test_gate_in_two_workers_is_the_single_process_run(
         check_dtype=False,
     )
     assert two.rows["model_action"].notna().all()
+
+
+def test_shards_use_the_planners_staged_bars_and_features_query(
+    tmp_path: Path,
+    panel: pd.DataFrame,
+    sim_lake: LocalLake,
+    registered: dict,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A planned model run stages its daily bars and its features query as DuckDB runs it
+    (what each worker would otherwise query and parse again); shards staged from them, with
+    the bars query and the transpiler unavailable, give the single-process run exactly."""
+    from rebalancer.book._shards import sharded_manifest
+    from rebalancer.model import _features
+    from rebalancer.usecases import _batch
+    from rebalancer.usecases._recommend import _sharded_context
+
+    lake = LocalLake(tmp_path / "lake")
+    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
+    write_book(lake, generate_book(60, seed=12, prices=panel.loc[:BOOK_START]), shards=3)
+    copy_models(sim_lake, lake)
+    policy = Policy(model="gate", min_confidence=0.5)
+    one = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, workers=1)
+    manifest = sharded_manifest(lake)
+    assert manifest is not None
+    ctx = _sharded_context(lake, manifest, AS_OF, policy, one.model_version)
+    key = _batch.save_context(lake, ctx)
+    staged = lake.blobs.list_keys(f"{_batch.RUNS_PREFIX}/{key}/model-inputs/")
+    assert sorted(k.rsplit("/", 1)[-1] for k in staged) == ["bars.parquet", "features.duckdb.sql"]
+    # a fresh worker: nothing cached, and neither the bars query nor the transpiler at hand
+    _batch._RUN_BARS.clear()
+    _features._transpiled.cache_clear()
+    _features._GIVEN.clear()
+
+    def unavailable(*_: object, **__: object) -> None:
+        raise AssertionError("a shard queried or parsed what the planner staged")
+
+    monkeypatch.setattr(_batch, "feature_bars", unavailable)
+    monkeypatch.setattr(_features, "athena_to_duckdb", unavailable)
+    done = _batch.run_shards(lake, ctx, write=False, workers=1)
+    assert done.run_id == one.run_id and done.model_counts == one.model_counts
+    assert done.trades is not None
+    order = ["account_id", "symbol", "side"]
+    pd.testing.assert_frame_equal(
+        done.trades.sort_values(order).reset_index(drop=True)[one.rows.columns],
+        one.rows.sort_values(order).reset_index(drop=True),
+        check_dtype=False,
+    )

@@ -87,11 +87,32 @@ class FrameTables:
         return query_tables_arrow(self._tables, _transpiled(bind_params(sql, params)))
 
 
+#: Transpiled queries handed over by another process (:func:`remember_features_sql`).
+_GIVEN: dict[str, str] = {}
+
+
 @lru_cache(maxsize=8)
 def _transpiled(bound_sql: str) -> str:
     """:func:`athena_to_duckdb` of a bound query, remembered: parsing the features query
     costs 0.1-0.4 s, and every shard of a run binds the same parameters."""
-    return athena_to_duckdb(bound_sql)
+    return _GIVEN.get(bound_sql) or athena_to_duckdb(bound_sql)
+
+
+def features_duckdb_sql(as_of: pd.Timestamp, *, min_trade_value: float = 10.0) -> str:
+    """The features query of a whole book at ``as_of`` as DuckDB runs it (what
+    :func:`book_features` runs), transpiled once: a run's planner hands it to its shard
+    workers (:func:`remember_features_sql`), which then need not parse it (~0.3 s each)."""
+    params = feature_params(as_of, household="", min_trade_value=min_trade_value)
+    return _transpiled(bind_params(features_sql(), params))
+
+
+def remember_features_sql(
+    as_of: pd.Timestamp, duck_sql: str, *, min_trade_value: float = 10.0
+) -> None:
+    """Use ``duck_sql`` (:func:`features_duckdb_sql` of the same arguments, from another
+    process) for this process's features query at ``as_of``."""
+    params = feature_params(as_of, household="", min_trade_value=min_trade_value)
+    _GIVEN[bind_params(features_sql(), params)] = duck_sql
 
 
 def _lake_rows(name: str, frame: pd.DataFrame) -> pa.Table:
