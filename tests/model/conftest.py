@@ -4,6 +4,8 @@ directory runs in well under a minute)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,6 +17,7 @@ from rebalancer.model import (
     SimulationConfig,
     SimulationResult,
     TrainConfig,
+    price_bars,
     replay_dates,
     simulate,
     training_set,
@@ -98,3 +101,19 @@ def data(sim_lake: LocalLake) -> pd.DataFrame:
 def registered(sim_lake: LocalLake) -> dict:
     """A model trained on ``sim_lake`` and promoted to current."""
     return train_model(sim_lake, SMALL)
+
+
+def sharded_model_lake(
+    root: Path, panel: pd.DataFrame, model_source: LocalLake, *, accounts: int, seed: int
+) -> LocalLake:
+    """A lake holding the panel's daily bars, a generated book of ``accounts`` in three
+    household shards and ``model_source``'s registered models (its current one current)."""
+    from rebalancer.book import write_book
+    from tests.model.test_serving_paths import copy_models
+
+    lake = LocalLake(root)
+    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
+    book = generate_book(accounts, seed=seed, prices=panel.loc[:BOOK_START])
+    assert write_book(lake, book, shards=3).shards == 3
+    copy_models(model_source, lake)
+    return lake

@@ -26,7 +26,7 @@ from rebalancer.model import price_bars
 from rebalancer.usecases import RunResult, run_recommendations
 from tests.api.conftest import running
 from tests.api.test_portfolio import request_for
-from tests.model.conftest import BOOK_START
+from tests.model.conftest import BOOK_START, sharded_model_lake
 from tests.model.test_serving_paths import copy_models
 
 KEY = "advise-test-key-" + "a" * 24
@@ -334,14 +334,9 @@ def test_sharded_batch_scores_each_shard_in_one_call(
 ) -> None:
     """A sharded book: one predictor call per shard (not per account), and the same gated
     trades, counts and run id as the whole book read at once."""
-    from rebalancer.book import generate_book, write_book
     from rebalancer.model import LocalPredictor
 
-    lake = LocalLake(tmp_path / "lake")
-    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
-    summary = write_book(lake, generate_book(40, seed=9, prices=panel.loc[:BOOK_START]), shards=3)
-    assert summary.shards == 3
-    copy_models(model_lake, lake)
+    lake = sharded_model_lake(tmp_path / "lake", panel, model_lake, accounts=40, seed=9)
     calls: list[int] = []
     exact = LocalPredictor.predict
     explained: list[int] = []

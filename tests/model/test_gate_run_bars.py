@@ -9,16 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rebalancer.book import generate_book, write_book
 from rebalancer.engine import Policy
 from rebalancer.errors import ModelError
 from rebalancer.lake import LocalLake
-from rebalancer.model import price_bars
 from rebalancer.model._predict import get_predictor
 from rebalancer.usecases import _batch, run_recommendations
-from tests.model.conftest import BOOK_START
+from tests.model.conftest import sharded_model_lake
 from tests.model.test_advise import AS_OF
-from tests.model.test_serving_paths import copy_models
 
 
 def test_a_run_reads_the_bars_once_and_forgets_them(
@@ -28,11 +25,7 @@ def test_a_run_reads_the_bars_once_and_forgets_them(
     registered: dict,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    lake = LocalLake(tmp_path / "lake")
-    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
-    summary = write_book(lake, generate_book(45, seed=21, prices=panel.loc[:BOOK_START]), shards=3)
-    assert summary.shards == 3
-    copy_models(sim_lake, lake)
+    lake = sharded_model_lake(tmp_path / "lake", panel, sim_lake, accounts=45, seed=21)
     reads: list[pd.Timestamp] = []
     real = _batch.feature_bars
 

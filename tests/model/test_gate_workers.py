@@ -9,14 +9,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rebalancer.book import generate_book, write_book
 from rebalancer.engine import Policy
 from rebalancer.lake import LocalLake
-from rebalancer.model import price_bars
 from rebalancer.usecases import run_recommendations
-from tests.model.conftest import BOOK_START
+from tests.model.conftest import sharded_model_lake
 from tests.model.test_advise import AS_OF
-from tests.model.test_serving_paths import copy_models
 
 
 def test_gate_in_two_workers_is_the_single_process_run(
@@ -25,10 +22,7 @@ def test_gate_in_two_workers_is_the_single_process_run(
     sim_lake: LocalLake,
     registered: dict,
 ) -> None:
-    lake = LocalLake(tmp_path / "lake")
-    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
-    write_book(lake, generate_book(60, seed=12, prices=panel.loc[:BOOK_START]), shards=3)
-    copy_models(sim_lake, lake)  # the small trained model, current
+    lake = sharded_model_lake(tmp_path / "lake", panel, sim_lake, accounts=60, seed=12)
     policy = Policy(model="gate", min_confidence=0.5)
     one = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, workers=1)
     two = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, workers=2)
@@ -58,10 +52,7 @@ def test_shards_use_the_planners_staged_bars_and_features_query(
     from rebalancer.usecases import _batch
     from rebalancer.usecases._recommend import _sharded_context
 
-    lake = LocalLake(tmp_path / "lake")
-    lake.write("market_prices", price_bars(panel.loc["2022-10-01":BOOK_START]), name="bars")
-    write_book(lake, generate_book(60, seed=12, prices=panel.loc[:BOOK_START]), shards=3)
-    copy_models(sim_lake, lake)
+    lake = sharded_model_lake(tmp_path / "lake", panel, sim_lake, accounts=60, seed=12)
     policy = Policy(model="gate", min_confidence=0.5)
     one = run_recommendations(lake, as_of=AS_OF, policy=policy, write=False, workers=1)
     manifest = sharded_manifest(lake)
