@@ -115,3 +115,24 @@ def test_frames_are_validated_as_the_lake_would(book: BookTables, bars: pd.DataF
     holdings = book.holdings.assign(quantity="many")
     with pytest.raises(SchemaValidationError, match=r"holdings\.quantity"):
         FrameTables({**book.frames(), "holdings": holdings, "market_prices": bars})
+
+
+def test_one_call_leaves_nothing_for_the_next(tmp_path: Path) -> None:
+    """The in-memory engine is one DuckDB per thread, reused: a call's tables are gone after
+    it, and so is anything a statement created (each call is rolled back)."""
+    import pyarrow as pa
+
+    from rebalancer.lake._local import _tables_connection
+
+    first = query_tables({"accounts": pa.table({"a": [1, 2]})}, "SELECT sum(a) AS s FROM accounts")
+    assert first["s"].tolist() == [3]
+    with pytest.raises(QueryError):
+        query_tables({}, "SELECT * FROM accounts")
+    query_tables({}, "CREATE TABLE leak AS SELECT 1 AS x")
+    with pytest.raises(QueryError):
+        query_tables({}, "SELECT * FROM leak")
+    assert _tables_connection() is _tables_connection()  # one connection for the thread
+    with pytest.raises(QueryError, match="configuration"):
+        query_tables({}, "SET enable_external_access = true")
+    again = query_tables({"accounts": pa.table({"a": [5]})}, "SELECT sum(a) AS s FROM accounts")
+    assert again["s"].tolist() == [5]
