@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
@@ -440,18 +441,33 @@ def _on_tables(
                 con.unregister(name)
 
 
-#: Per thread, the sandboxed DuckDB that in-memory queries run on (:func:`_on_tables`).
-_TABLES_DUCKDB = threading.local()
+#: Per thread id, the sandboxed DuckDB that in-memory queries run on (:func:`_on_tables`).
+_TABLES_DUCKDB: dict[int, duckdb.DuckDBPyConnection] = {}
+_TABLES_DUCKDB_LOCK = threading.Lock()
 
 
 def _tables_connection() -> duckdb.DuckDBPyConnection:
     """This thread's one-thread :func:`sandboxed_duckdb` for in-memory tables, made once:
-    setting one up costs ~0.05 s, as much as a daily run's shard features query."""
-    con: duckdb.DuckDBPyConnection | None = getattr(_TABLES_DUCKDB, "con", None)
+    setting one up costs ~0.05 s, as much as a daily run's shard features query. Closed and
+    dropped at exit (DuckDB's bindings report a connection still alive then as a leak)."""
+    me = threading.get_ident()
+    con = _TABLES_DUCKDB.get(me)
     if con is None:
         con = sandboxed_duckdb(threads=1)
-        _TABLES_DUCKDB.con = con
+        with _TABLES_DUCKDB_LOCK:
+            if not _TABLES_DUCKDB:
+                atexit.register(_close_tables_connections)
+            _TABLES_DUCKDB[me] = con
     return con
+
+
+def _close_tables_connections() -> None:
+    with _TABLES_DUCKDB_LOCK:
+        connections = list(_TABLES_DUCKDB.values())
+        _TABLES_DUCKDB.clear()
+    for con in connections:
+        with contextlib.suppress(Exception):
+            con.close()
 
 
 def _parquet_readable(key: str) -> bool:
