@@ -144,13 +144,20 @@ def _model_gate(r: dict[str, Any]) -> list[Row]:
     for x in r["results"]:
         off, gate = x["off"], x["gate"]
         how = "approx" if x.get("approx_contribs") else "the model's"
-        ratio = f"{gate['seconds'] / off['seconds']:.2f}x the off run (target 1.5x)"
+        wall = x.get("wall_median") or {"gate": gate["seconds"], "off": off["seconds"]}
+        kind = "median" if x.get("wall_median") else "best"
+        ratio = f"{wall['gate'] / wall['off']:.2f}x the off run ({kind} wall; target 1.5x)"
         cpu = x.get("cpu_median")
         if cpu:
             ratio += f"; CPU {cpu['gate'] / cpu['off']:.2f}x ({_s(cpu['gate'])} / {_s(cpu['off'])})"
-        rows.append(("model gate", f"recommend --all model=gate, {off['accounts']:,} accounts "
-                     f"({how} reasons, traded sleeves)", _s(gate["seconds"]),
-                     f"model=off {_s(off['seconds'])}", ratio))  # fmt: skip
+        day = (
+            "the day after a run's trades (a daily run)"
+            if x.get("day") == "next"
+            else "the generated book's first run (months of drift)"
+        )
+        rows.append(("model gate", f"recommend --all model=gate, {off['accounts']:,} accounts, "
+                     f"{day} ({how} reasons, traded sleeves)", _s(wall["gate"]),
+                     f"model=off {_s(wall['off'])}", ratio))  # fmt: skip
     return rows
 
 
@@ -192,6 +199,7 @@ RENDER: dict[str, Callable[[dict[str, Any]], list[Row]]] = {
     "shards_10m": _shards,
     "model_gate_20k": _model_gate,
     "model_gate_100k": _model_gate,
+    "model_gate_100k_next": _model_gate,
     "book_report_1m": _book_report,
     "book_report_1m_limit_1GB": _book_report,
     "backtest": _backtest,

@@ -22,6 +22,11 @@ def test_rows_missing_and_malformed_results(tmp_path: Path) -> None:
         {"off": run, "gate": {**run, "seconds": 15.0}, "approx_contribs": False,
          "cpu_median": {"off": 3.0, "gate": 9.0}}
     ]})  # fmt: skip
+    daily = {"seconds": 5.0, "accounts": 100_000}
+    _write(tmp_path, "model_gate_100k_next", {"results": [
+        {"day": "next", "off": daily, "gate": {**daily, "seconds": 6.0},
+         "wall_median": {"off": 6.0, "gate": 8.4}, "cpu_median": {"off": 10.0, "gate": 15.0}}
+    ]})  # fmt: skip
     _write(tmp_path, "shards_1m", {"results": [{"accounts": 1_000_000}]})  # no "shards"
     _write(tmp_path, "shards_1m_single", {"results": [
         {"accounts": 1_000_000, "shards": 100, "generate_seconds": 341.2,
@@ -50,7 +55,10 @@ def test_rows_missing_and_malformed_results(tmp_path: Path) -> None:
     lines = table.splitlines()
     gate = next(line for line in lines if line.startswith("| model gate |"))
     assert "20,000 accounts" in gate and "15.00 s" in gate and "model=off 6.00 s" in gate
-    assert "2.50x the off run (target 1.5x); CPU 3.00x (9.00 s / 3.00 s)" in gate
+    assert "2.50x the off run (best wall; target 1.5x); CPU 3.00x (9.00 s / 3.00 s)" in gate
+    daily = next(line for line in lines if "a daily run" in line)
+    assert "100,000 accounts" in daily and "| 8.40 s | model=off 6.00 s |" in daily
+    assert "1.40x the off run (median wall; target 1.5x); CPU 1.50x (15.00 s / 10.00 s)" in daily
     assert (
         "| shards | recommend --all, 1,000,000 accounts, 100 shards | 263.10 s, peak 575 MiB + 2 "
         "workers x 470 MiB (final step 40.50 s) |" in table
@@ -75,5 +83,5 @@ def test_rows_missing_and_malformed_results(tmp_path: Path) -> None:
     assert len(named) >= len(RENDER)
     assert table.rstrip().endswith(
         "- Python 3.11.7, 2 CPU(s), Linux-test: shards_1m, shards_1m_single, shards_10m, "
-        "model_gate_20k, book_report_1m"
+        "model_gate_20k, model_gate_100k_next, book_report_1m"
     )
