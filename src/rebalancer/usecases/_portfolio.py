@@ -16,10 +16,9 @@ import pandas as pd
 
 from rebalancer.book import BookTables
 from rebalancer.engine import Policy, Recommendation
-from rebalancer.errors import ConfigError, InvalidAccountError, MarketDataError
+from rebalancer.errors import InvalidAccountError
 from rebalancer.lake import Lake
-from rebalancer.market import book_as_of, load_prices
-from rebalancer.usecases._recommend import book_symbols, parse_as_of, recommend_portfolio
+from rebalancer.usecases._recommend import recommend_portfolio, resolve_prices
 
 
 def book_models(lake: Lake, model_ids: Iterable[str]) -> pd.DataFrame:
@@ -47,31 +46,6 @@ def book_securities(lake: Lake) -> pd.DataFrame:
     if not lake.list_objects("securities"):
         return pd.DataFrame(columns=["symbol", "asset_class"])
     return lake.query("SELECT * FROM securities")
-
-
-def resolve_prices(
-    book: BookTables,
-    lake: Lake | None,
-    *,
-    prices: pd.Series | None = None,
-    as_of: str | datetime | pd.Timestamp | None = None,
-) -> tuple[pd.Series, pd.Timestamp]:
-    """``(prices, as_of)`` for a posted portfolio: the given prices, the rest from the lake as
-    of ``as_of`` (default: the last time every missing symbol has a close). The same rule as
-    :func:`recommend_portfolio`, resolved up front so the answer can show each holding's price.
-    """
-    when = parse_as_of(as_of)
-    given = prices if prices is not None else pd.Series(dtype=float)
-    needed = book_symbols(book) - set(given.index.astype(str))
-    if needed:
-        if lake is None:
-            raise MarketDataError(f"no price given for {', '.join(sorted(needed)[:10])}")
-        when = when or book_as_of(lake, needed)
-        stored = load_prices(lake, when)
-        given = pd.concat([stored[~stored.index.isin(given.index)], given])
-    if when is None:
-        raise ConfigError("as_of is required when every price is given")
-    return given, when
 
 
 def recommend_posted(

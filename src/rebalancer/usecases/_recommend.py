@@ -427,6 +427,31 @@ def _run_sharded(
     )  # fmt: skip
 
 
+def resolve_prices(
+    book: BookTables,
+    lake: Lake | None,
+    *,
+    prices: pd.Series | None = None,
+    as_of: str | datetime | pd.Timestamp | None = None,
+) -> tuple[pd.Series, pd.Timestamp]:
+    """``(prices, as_of)`` for a posted portfolio: the given prices, the rest from the lake as
+    of ``as_of`` (default: the last time every missing symbol has a close). A holding's price
+    is known before the trades (an answer shows it), and :func:`recommend_portfolio` uses the
+    same rule."""
+    when = parse_as_of(as_of)
+    given = prices if prices is not None else pd.Series(dtype=float)
+    needed = book_symbols(book) - set(given.index.astype(str))
+    if needed:
+        if lake is None:
+            raise MarketDataError(f"no price given for {', '.join(sorted(needed)[:10])}")
+        when = when or book_as_of(lake, needed)
+        stored = load_prices(lake, when)
+        given = pd.concat([stored[~stored.index.isin(given.index)], given])
+    if when is None:
+        raise ConfigError("as_of is required when every price is given")
+    return given, when
+
+
 def recommend_portfolio(
     book: BookTables,
     *,
@@ -441,17 +466,7 @@ def recommend_portfolio(
     the last time every symbol of the portfolio has a close). Each account of ``book`` is
     rebalanced with its household, exactly as a stored book would be.
     """
-    when = parse_as_of(as_of)
-    given = prices if prices is not None else pd.Series(dtype=float)
-    needed = book_symbols(book) - set(given.index.astype(str))
-    if needed:
-        if lake is None:
-            raise MarketDataError(f"no price given for {', '.join(sorted(needed)[:10])}")
-        when = when or book_as_of(lake, needed)
-        stored = load_prices(lake, when)
-        given = pd.concat([stored[~stored.index.isin(given.index)], given])
-    if when is None:
-        raise ConfigError("as_of is required when every price is given")
+    given, when = resolve_prices(book, lake, prices=prices, as_of=as_of)
     policy = policy or Policy()
     if policy.model == "off":
         return recommend_book(book, given, policy, as_of=when)
