@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from rebalancer._arrow import member
 from rebalancer.book import BookTables
 from rebalancer.engine import CHUNK_SIZE, Book, Policy, acting_accounts
 from rebalancer.errors import ModelError
@@ -197,7 +198,7 @@ def _pin_mask(
         advice["model_confidence"].to_numpy(np.float64) >= policy.min_confidence
     )
     if acting is not None:
-        hold &= advice["account_id"].astype(str).isin(acting).to_numpy(bool)
+        hold &= member(advice["account_id"], acting)
     return hold
 
 
