@@ -117,16 +117,7 @@ def test_the_book_exercises_every_case(rows: pd.DataFrame) -> None:
 
 
 def test_values_match_the_definitions(rows: pd.DataFrame) -> None:
-    expected = reference(rows)
-    for column in NEW:
-        np.testing.assert_allclose(
-            rows[column].to_numpy(float),
-            expected[column].to_numpy(float),
-            rtol=1e-9,
-            atol=1e-9,
-            equal_nan=True,
-            err_msg=column,
-        )
+    _assert_new_columns_close(rows, reference(rows), tolerance=1e-9)
 
 
 def test_fill_order_in_one_deposit_account(rows: pd.DataFrame) -> None:
@@ -172,16 +163,7 @@ def test_a_rerun_gives_the_same_values(
 ) -> None:
     """The same values up to the last bits: DuckDB sums in no fixed order, so the account's
     total (and every feature divided by it) can differ in the last place between runs."""
-    again = book_features(flowing_book, bars, AS_OF)
-    for column in NEW:
-        np.testing.assert_allclose(
-            again[column].to_numpy(float),
-            rows[column].to_numpy(float),
-            rtol=1e-12,
-            atol=1e-12,
-            equal_nan=True,
-            err_msg=column,
-        )
+    _assert_new_columns_close(book_features(flowing_book, bars, AS_OF), rows, tolerance=1e-12)
 
 
 def test_every_feature_has_one_reason_family() -> None:
@@ -192,3 +174,17 @@ def test_every_feature_has_one_reason_family() -> None:
     members = [f for names in FAMILIES.values() for f in names]
     assert sorted(members) == sorted(set(members))
     assert set(model_features()) <= set(members), set(model_features()) - set(members)
+
+
+def _assert_new_columns_close(got: pd.DataFrame, expected: pd.DataFrame, tolerance: float) -> None:
+    """Each of the five engine-view columns equal within ``tolerance`` (relative and
+    absolute), missing where expected missing; a failure names the column."""
+    for column in NEW:
+        np.testing.assert_allclose(
+            got[column].to_numpy(float),
+            expected[column].to_numpy(float),
+            rtol=tolerance,
+            atol=tolerance,
+            equal_nan=True,
+            err_msg=column,
+        )
