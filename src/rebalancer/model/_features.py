@@ -102,8 +102,7 @@ def features_duckdb_sql(as_of: pd.Timestamp, *, min_trade_value: float = 10.0) -
     """The features query of a whole book at ``as_of`` as DuckDB runs it (what
     :func:`book_features` runs), transpiled once: a run's planner hands it to its shard
     workers (:func:`remember_features_sql`), which then need not parse it (~0.3 s each)."""
-    params = feature_params(as_of, household="", min_trade_value=min_trade_value)
-    return _transpiled(bind_params(features_sql(), params))
+    return _transpiled(_whole_book_sql(as_of, min_trade_value))
 
 
 def remember_features_sql(
@@ -111,8 +110,13 @@ def remember_features_sql(
 ) -> None:
     """Use ``duck_sql`` (:func:`features_duckdb_sql` of the same arguments, from another
     process) for this process's features query at ``as_of``."""
+    _GIVEN[_whole_book_sql(as_of, min_trade_value)] = duck_sql
+
+
+def _whole_book_sql(as_of: pd.Timestamp, min_trade_value: float) -> str:
+    """The features query bound for every account at ``as_of`` (the text a batch binds)."""
     params = feature_params(as_of, household="", min_trade_value=min_trade_value)
-    _GIVEN[bind_params(features_sql(), params)] = duck_sql
+    return bind_params(features_sql(), params)
 
 
 def _lake_rows(name: str, frame: pd.DataFrame) -> pa.Table:
